@@ -1,0 +1,3 @@
+"""provisioning: validate, package, publish, resolve and install extensions as OCI artifacts."""
+
+__version__ = "3.5.0"

@@ -1,0 +1,101 @@
+"""The store interface, small as oras-go's: every place that holds artifacts speaks it.
+
+A ``Target`` is one repository (``provisioning-extensions/kubernetes``) in some store: a
+remote registry, an OCI image layout on disk, or memory. A ``Storage`` hands out targets
+by repository name. Optional powers (cross-repository mount, catalog, delete, referrers)
+are discovered with ``hasattr`` where they are used, not forced on every store.
+
+Content moves as iterables of byte chunks so large blobs are never whole in memory.
+A store verifies size and digest of everything it is given (``push``) and of everything
+it hands out (``fetch`` raises ``DigestMismatch`` before the last chunk is yielded), so
+callers write to a temporary file and rename only once iteration completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol, runtime_checkable
+
+from .descriptor import Descriptor
+
+
+@runtime_checkable
+class ReadOnlyTarget(Protocol):
+    name: str
+
+    def exists(self, desc: Descriptor) -> bool:
+        """True when the blob or manifest is present."""
+
+    def fetch(self, desc: Descriptor) -> Iterator[bytes]:
+        """Stream content, verified against ``desc`` (NotFound, DigestMismatch)."""
+
+    def resolve(self, reference: str) -> Descriptor:
+        """Tag or ``sha256:`` digest to the manifest's descriptor (NotFound)."""
+
+    def tags(self) -> list[str]:
+        """All tags, sorted; empty when the repository does not exist."""
+
+
+@runtime_checkable
+class Target(ReadOnlyTarget, Protocol):
+    def push(self, desc: Descriptor, content: Iterable[bytes]) -> None:
+        """Store content under ``desc`` after checking size and digest. Pushing what exists is fine."""
+
+    def tag(self, desc: Descriptor, tag: str) -> None:
+        """Point ``tag`` at an existing manifest."""
+
+
+class Storage(Protocol):
+    def repository(self, name: str) -> Target:
+        """The target for one repository (created on first push)."""
+
+
+def fetch_bytes(target: ReadOnlyTarget, desc: Descriptor) -> bytes:
+    """Fetch small content (manifests, configs) whole."""
+    return b"".join(target.fetch(desc))
+
+
+class Verifier:
+    """Checks a stream's size and sha256 digest as it passes; ``check()`` at the end."""
+
+    def __init__(self, desc: Descriptor) -> None:
+        import hashlib
+
+        from ..errors import DigestMismatch
+
+        algo, _, self.expected = desc.digest.partition(":")
+        if algo != "sha256" or len(self.expected) != 64:
+            raise DigestMismatch(f"unsupported or malformed digest {desc.digest!r} (only sha256 is supported)")
+        self.desc = desc
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._hash.update(chunk)
+
+    def check(self) -> None:
+        from ..errors import DigestMismatch
+
+        got = self._hash.hexdigest()
+        if self.size != self.desc.size or got != self.expected:
+            raise DigestMismatch(
+                f"content for {self.desc.digest} does not match: expected {self.desc.size} bytes, "
+                f"got {self.size} bytes with digest sha256:{got}; the content was rejected and not stored"
+            )
+
+
+def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Pass chunks through, raising DigestMismatch before the last chunk if content is wrong."""
+    v = Verifier(desc)
+    pending: bytes | None = None
+    for chunk in chunks:
+        if not chunk:
+            continue
+        v.update(chunk)
+        if pending is not None:
+            yield pending
+        pending = chunk
+    v.check()
+    if pending is not None:
+        yield pending
