@@ -99,3 +99,12 @@ def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
     v.check()
     if pending is not None:
         yield pending
+
+
+def fetch_manifest(target: ReadOnlyTarget, reference: str) -> tuple[Descriptor, bytes]:
+    """Resolve and fetch a manifest; one request where the store can (``fetch_reference``)."""
+    fetch_reference = getattr(target, "fetch_reference", None)
+    if fetch_reference is not None:
+        return fetch_reference(reference)
+    desc = target.resolve(reference)
+    return desc, fetch_bytes(target, desc)
