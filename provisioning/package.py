@@ -25,6 +25,8 @@ from .extension import Extension, display, load_extension
 from .oci.descriptor import (
     ARTIFACT_TYPE,
     CONFIG_TYPE,
+    CORE_ARTIFACT_TYPE,
+    CORE_CONFIG_TYPE,
     LAYER_TYPE,
     MANIFEST,
     Descriptor,
@@ -177,13 +179,9 @@ class Artifact:
     def tag(self) -> str:
         return tag_for_version(self.version)
 
-    @property
-    def blobs(self) -> dict[str, bytes]:
-        return {
-            self.config_desc.digest: self.config,
-            self.layer_desc.digest: self.layer,
-            self.manifest_desc.digest: self.manifest,
-        }
+    def parts(self) -> list[tuple[Descriptor, bytes]]:
+        """Every node of the artifact's graph, children before the manifest."""
+        return [(self.config_desc, self.config), (self.layer_desc, self.layer), (self.manifest_desc, self.manifest)]
 
 
 def _rfc3339(timestamp: int | None) -> str | None:
@@ -219,7 +217,42 @@ def annotations(ext: Extension, revision: str | None, created: int | None) -> di
 def build_artifact(ext_dir: Path | Extension, *, use_git: bool = True) -> Artifact:
     """Package one (already validated) extension. Pure function of the files, the commit and SOURCE_DATE_EPOCH."""
     ext = ext_dir if isinstance(ext_dir, Extension) else load_extension(Path(ext_dir))
-    files = included_files(ext.path)
+    return _assemble(ext, included_files(ext.path), ARTIFACT_TYPE, CONFIG_TYPE, LAYER_TYPE, use_git)
+
+
+CORE_FILES = ("schemas", "provisioning", "pyproject.toml", "README.md")
+
+
+def build_core_artifact(root: Path, version: str, *, use_git: bool = True) -> Artifact:
+    """The core release (``provisioning-core:vX.Y.Z``): base schemas (KCL and JSON) and the tool itself."""
+    core = Extension(
+        root,
+        {
+            "name": "provisioning-core",
+            "type": "core",
+            "version": version,
+            "description": "provisioning core: base KCL and JSON schemas and the provisioning tool",
+            "license": "MIT",
+        },
+    )
+    files = []
+    for top in CORE_FILES:
+        path = root / top
+        if path.is_file():
+            files.append((top, path))
+        elif path.is_dir():
+            files.extend((f"{top}/{rel}", p) for rel, p in included_files(path) if not rel.endswith(".pyc"))
+    return _assemble(core, sorted(files), CORE_ARTIFACT_TYPE, CORE_CONFIG_TYPE, LAYER_TYPE, use_git)
+
+
+def _assemble(
+    ext: Extension,
+    files: list[tuple[str, Path]],
+    artifact_type: str,
+    config_type: str,
+    layer_type: str,
+    use_git: bool,
+) -> Artifact:
     contents = [(rel, path.read_bytes()) for rel, path in files]
     digest = source_digest(ext.path, files)
     oci_manifest = {
@@ -227,7 +260,7 @@ def build_artifact(ext_dir: Path | Extension, *, use_git: bool = True) -> Artifa
         "name": ext.name,
         "type": ext.type,
         "version": ext.version,
-        "artifactType": ARTIFACT_TYPE,
+        "artifactType": artifact_type,
         "sourceDigest": digest,
         "files": [
             {"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)} for rel, data in contents
@@ -241,21 +274,21 @@ def build_artifact(ext_dir: Path | Extension, *, use_git: bool = True) -> Artifa
     if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         created = int(os.environ["SOURCE_DATE_EPOCH"])
     layer_desc = Descriptor.of(
-        LAYER_TYPE, layer, annotations={"org.opencontainers.image.title": f"{ext.name}-{ext.version}.tar.gz"}
+        layer_type, layer, annotations={"org.opencontainers.image.title": f"{ext.name}-{ext.version}.tar.gz"}
     )
-    config_desc = Descriptor.of(CONFIG_TYPE, config)
+    config_desc = Descriptor.of(config_type, config)
     ann = annotations(ext, revision, created)
     ann[SOURCE_ANNOTATION] = digest
     manifest_doc = {
         "schemaVersion": 2,
         "mediaType": MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
+        "artifactType": artifact_type,
         "config": config_desc.to_dict(),
         "layers": [layer_desc.to_dict()],
         "annotations": dict(sorted(ann.items())),
     }
     manifest = canonical_json(manifest_doc)
-    manifest_desc = Descriptor.of(MANIFEST, manifest, artifact_type=ARTIFACT_TYPE)
+    manifest_desc = Descriptor.of(MANIFEST, manifest, artifact_type=artifact_type)
     return Artifact(ext, config, config_desc, layer, layer_desc, manifest, manifest_desc, digest)
 
 

@@ -17,6 +17,7 @@ ARTIFACT_TYPE = "application/vnd.provisioning.extension.v1"
 CONFIG_TYPE = "application/vnd.provisioning.extension.config.v1+json"
 LAYER_TYPE = "application/vnd.provisioning.extension.content.v1.tar+gzip"
 CORE_ARTIFACT_TYPE = "application/vnd.provisioning.core.v1"
+CORE_CONFIG_TYPE = "application/vnd.provisioning.core.config.v1+json"
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
 
 

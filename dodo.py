@@ -1,0 +1,43 @@
+"""The extensions pipeline: ``doit publish`` validates, tests, packages and publishes what changed.
+
+    doit list                       # the tasks
+    doit validate                   # every extension, one subtask each
+    doit package                    # deterministic artifacts under build/packages/
+    doit publish                    # to the embedded store build/store/, or:
+    doit publish registry=localhost:5000 namespace=provisioning-extensions
+    doit -n 2 publish               # in parallel
+    doit publish tag=taskservs/kubernetes/v1.28.0   # a release tag: exactly that extension
+
+Settings also come from PROVISIONING_REGISTRY, PROVISIONING_NAMESPACE, PROVISIONING_EXTENSIONS
+and config/provisioning.yaml. See provisioning/tasks/ for the task creators.
+"""
+
+from provisioning.tasks.context import pipeline_context
+from provisioning.tasks.extensions import package_tasks, publish_tasks, test_tasks, validate_tasks
+from provisioning.tasks.report import PublishReporter
+
+DOIT_CONFIG = {
+    "default_tasks": ["publish"],
+    "reporter": PublishReporter,
+    "verbosity": 1,
+}
+
+
+def task_validate():
+    """Validate every extension: schema, structure, dependencies, KCL (compiled), Nushell (parsed)."""
+    yield from validate_tasks(pipeline_context())
+
+
+def task_test():
+    """Run each extension's own tests (Nushell with nu, KCL with the KCL test runner)."""
+    yield from test_tasks(pipeline_context())
+
+
+def task_package():
+    """Package each extension as a deterministic OCI artifact under build/packages/."""
+    yield from package_tasks(pipeline_context())
+
+
+def task_publish():
+    """Publish new and changed extensions (validated and tested first); unchanged ones cost one request."""
+    yield from publish_tasks(pipeline_context())

@@ -1,0 +1,156 @@
+"""Publishing: idempotent, immutable versions, cheap when nothing changed.
+
+An unchanged extension costs one manifest fetch: the published manifest carries the digest
+of the sources it was built from, so a fresh clone recognises it without validating or
+packaging. A version already published with other content is refused (bump the version),
+unless forced. Pushing is one graph copy from an in-memory store to the destination.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import NotFound, ProvisioningError
+from .extension import display, load_extension, validate_extension
+from .oci.memory import MemoryStorage
+from .oci.reference import tag_for_version
+from .oci.store import Storage, Target, fetch_manifest
+from .package import SOURCE_ANNOTATION, Artifact, build_artifact, source_digest
+
+PUBLISHED, UNCHANGED, REFUSED, FAILED = "published", "unchanged", "refused", "failed"
+
+
+@dataclass
+class PublishResult:
+    """What happened to one extension; the summary and the JSON report are made of these."""
+
+    key: str
+    name: str
+    version: str
+    reference: str
+    status: str
+    digest: str | None = None
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (PUBLISHED, UNCHANGED)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _published_source(target: Target, tag: str) -> tuple[str, str | None] | None:
+    """(manifest digest, source digest annotation) of what ``tag`` points to, or None if untagged."""
+    try:
+        desc, raw = fetch_manifest(target, tag)
+    except NotFound:
+        return None
+    try:
+        annotations = json.loads(raw).get("annotations") or {}
+    except (ValueError, AttributeError):
+        annotations = {}
+    return desc.digest, annotations.get(SOURCE_ANNOTATION)
+
+
+def refused_message(name: str, version: str, reference: str) -> str:
+    return (
+        f"{reference} is already published with different content; versions are immutable. "
+        f"Bump 'version' in the manifest.yaml of {name} (and kcl/kcl.mod) and publish again, "
+        "or re-publish on purpose with --force (doit publish force=true)"
+    )
+
+
+def push_artifact(artifact: Artifact, target: Target, tag: str | None = None) -> None:
+    """Copy the artifact's graph into ``target`` (blobs the target has are skipped), tagged with its version."""
+    from .oci.copy import copy
+
+    tag = tag or artifact.tag
+    source = MemoryStorage().repository(target.name)
+    for desc, data in artifact.parts():
+        source.push(desc, [data])
+    source.tag(artifact.manifest_desc, tag)
+    copy(source, tag, target, tag)
+
+
+def publish(
+    artifact: Artifact,
+    storage: Storage,
+    namespace: str,
+    *,
+    force: bool = False,
+    tag: str | None = None,
+) -> PublishResult:
+    """Publish a built artifact unless the same content is already there (``tag`` defaults to its version)."""
+    started = time.monotonic()
+    tag = tag or artifact.tag
+    target = storage.repository(f"{namespace}/{artifact.name}".lstrip("/"))
+    result = _result(artifact.extension.key, artifact.name, artifact.version, target, tag)
+    existing = _published_source(target, tag)
+    if existing and (existing[0] == artifact.manifest_desc.digest or existing[1] == artifact.source_digest):
+        result.status, result.digest = UNCHANGED, existing[0]
+    elif existing and not force:
+        result.status, result.digest = REFUSED, existing[0]
+        result.message = refused_message(artifact.name, artifact.version, result.reference)
+    else:
+        push_artifact(artifact, target, tag)
+        result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _result(key: str, name: str, version: str, target: Target, tag: str | None = None) -> PublishResult:
+    registry = getattr(target, "registry_host", None) or "embedded"
+    reference = f"{registry}/{target.name}:{tag or tag_for_version(version)}"
+    return PublishResult(key=key, name=name, version=version, reference=reference, status=FAILED)
+
+
+def _require_tests_pass(ext_dir: Path) -> None:
+    from .testing import run_extension_tests
+
+    report = run_extension_tests(ext_dir)
+    if not report.ok:
+        raise ProvisioningError(f"tests failed, not publishing:\n{report.summary()}")
+
+
+def publish_extension(
+    ext_dir: Path,
+    storage: Storage,
+    namespace: str,
+    *,
+    force: bool = False,
+    known: list[str] | None = None,
+    run_tests: bool = False,
+) -> PublishResult:
+    """Validate, package and push one extension folder, doing only the work needed.
+
+    Order matters for CI cost: first ask the destination what it has (one request); only an
+    extension that is new or changed is validated (KCL, nu) and packaged.
+    """
+    started = time.monotonic()
+    ext = load_extension(ext_dir)
+    target = storage.repository(f"{namespace}/{ext.name}")
+    result = _result(ext.key, ext.name, ext.version, target)
+    try:
+        existing = _published_source(target, tag_for_version(ext.version))
+        if existing and existing[1] == source_digest(ext.path):
+            result.status, result.digest = UNCHANGED, existing[0]
+        elif existing and not force:
+            result.status, result.digest = REFUSED, existing[0]
+            result.message = refused_message(ext.name, ext.version, result.reference)
+        else:
+            ext = validate_extension(ext.path, known=known)
+            if run_tests:
+                _require_tests_pass(ext.path)
+            artifact = build_artifact(ext)
+            push_artifact(artifact, target)
+            result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
+    except ProvisioningError as exc:
+        result.status, result.message = FAILED, f"{display(ext.path)}: {exc}"
+    result.seconds = time.monotonic() - started
+    return result

@@ -1,0 +1,88 @@
+"""What every pipeline task needs to know: where the extensions are, where outputs go, where to publish.
+
+Settings come, first answer wins, from doit variables (``doit publish registry=… namespace=…``),
+the environment (``PROVISIONING_REGISTRY``, ``PROVISIONING_NAMESPACE``, ``PROVISIONING_EXTENSIONS``)
+and the project's ``config/provisioning.yaml``. With no registry named anywhere, publishing goes
+to the embedded store under the build folder, so a fresh clone needs no server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from doit import get_var
+
+from ..extension import Extension, discover, load_extension
+from ..settings import CONFIG_FILE, RegistrySettings, registry_settings
+
+TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    root: Path
+    extensions_dir: Path
+    build_dir: Path
+    settings: RegistrySettings
+    force: bool
+    release_tag: str | None
+
+    @property
+    def packages_dir(self) -> Path:
+        return self.build_dir / "packages"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.build_dir / "publish"
+
+    @property
+    def embedded_store(self) -> Path:
+        return self.build_dir / "store"
+
+
+def _setting(var: str, env: str | None = None) -> str | None:
+    value = get_var(var, None)
+    if value in (None, "") and env:
+        value = os.environ.get(env)
+    return value or None
+
+
+def pipeline_context(root: Path | None = None) -> PipelineContext:
+    root = Path(root or os.getcwd())
+    extensions = Path(_setting("extensions", "PROVISIONING_EXTENSIONS") or root / "extensions")
+    build = Path(_setting("build", "PROVISIONING_BUILD") or root / "build")
+    registry = _setting("registry", "PROVISIONING_REGISTRY")
+    workspace = root if (root / CONFIG_FILE).is_file() else None
+    if registry is None and workspace is None:
+        registry = str(build / "store")
+    settings = registry_settings(registry=registry, namespace=_setting("namespace"), workspace=workspace)
+    force = (_setting("force", "PROVISIONING_FORCE") or "").lower() in TRUE
+    tag = _setting("tag", "PROVISIONING_RELEASE_TAG")
+    return PipelineContext(root, extensions, build, settings, force, tag)
+
+
+@cache
+def extension_dirs(extensions_dir: Path) -> list[Path]:
+    return discover(extensions_dir)
+
+
+def extension_files(ext_dir: Path) -> list[str]:
+    """Every file of the extension (tests included): the doit ``file_dep`` of its tasks."""
+    return sorted(str(p) for p in ext_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def task_key(ext_dir: Path) -> str:
+    """``taskservs/kubernetes``, from the folder (works even when the manifest is broken)."""
+    return f"{ext_dir.parent.name}/{ext_dir.name}"
+
+
+def try_load(ext_dir: Path) -> Extension | None:
+    from ..errors import ProvisioningError
+
+    try:
+        return load_extension(ext_dir)
+    except ProvisioningError:
+        return None
