@@ -1,0 +1,324 @@
+"""One graph copy, as oras-go's: push, pull and mirror are all ``copy(src, ref, dst)``.
+
+The copy walks the manifest graph from the root and moves only what the destination lacks:
+a node the destination already has is skipped with its whole subgraph, children land before
+their parents (so a registry never sees a manifest whose blobs are missing), shared nodes are
+copied once, and "already exists" is success. Blobs move concurrently and streamed; manifests
+(small) are pushed in order by the calling thread once their children are in.
+
+Optional powers of the destination are discovered here, not required by the interface:
+``push_reference(desc, content, tag)`` (push and tag in one step), ``mount(desc, from_repository)``
+(cross-repository blob mount on the same registry) and ``needs_rereadable`` (its ``push`` may
+iterate the content more than once, e.g. to retry, so large blobs are spooled to a temp file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ..errors import NotFound, ProvisioningError
+from .descriptor import Descriptor, successors
+from .store import ReadOnlyTarget, Target
+
+log = logging.getLogger(__name__)
+
+MAX_MANIFEST = 4 << 20  # as oras-go: a "manifest" larger than this is refused, not read into memory
+SPOOL_THRESHOLD = 8 << 20  # blobs up to this size are buffered in memory when the destination must re-read
+CHUNK = 1 << 20
+
+OnBlob = Callable[[Descriptor, str], None]
+"""Progress callback ``on_blob(desc, status)`` with status ``"copied"``, ``"mounted"`` or ``"skipped"``.
+Called once per node handled (blobs from worker threads, manifests from the calling thread)."""
+
+# Errors a store raises for an expected failure; anything else is a bug and is not wrapped.
+# (requests' exceptions derive from OSError.)
+_EXPECTED = (ProvisioningError, OSError)
+
+
+class CopyError(ProvisioningError):
+    """A copy failed; ``side`` says whether reading the source or writing the destination did."""
+
+    def __init__(self, side: str, target: object, desc: Descriptor | None, cause: BaseException) -> None:
+        name = getattr(target, "name", None) or repr(target)
+        what = f" {_kind(desc)} {desc.digest}" if desc is not None else ""
+        verb = "reading from" if side == "source" else "writing to"
+        super().__init__(f"copy failed {verb} the {side} {name}{what}: {cause}")
+        self.side = side
+        self.target = target
+        self.descriptor = desc
+        self.cause = cause
+        self.exit_code = getattr(cause, "exit_code", 1)
+
+
+def _kind(desc: Descriptor) -> str:
+    return "manifest" if desc.is_manifest else "blob"
+
+
+@dataclass
+class CopyResult:
+    """What a copy did. ``up_to_date`` is True when the destination already had the whole graph
+    (a tag may still have been moved onto it)."""
+
+    root: Descriptor
+    copied: int = 0
+    bytes_copied: int = 0
+    mounted: int = 0
+    skipped: int = 0
+    up_to_date: bool = False
+
+
+class _Progress:
+    """Thread-safe counters feeding a CopyResult and the on_blob callback."""
+
+    def __init__(self, root: Descriptor, on_blob: OnBlob | None) -> None:
+        self.result = CopyResult(root)
+        self._lock = threading.Lock()
+        self._on_blob = on_blob
+
+    def done(self, desc: Descriptor, status: str, nbytes: int = 0) -> None:
+        with self._lock:
+            if status == "copied":
+                self.result.copied += 1
+                self.result.bytes_copied += nbytes
+            elif status == "mounted":
+                self.result.mounted += 1
+            else:
+                self.result.skipped += 1
+        if self._on_blob is not None:
+            self._on_blob(desc, status)
+
+
+class _SourceStream:
+    """Wraps a source stream: counts bytes and remembers a source failure, so an error that surfaces
+    inside the destination's ``push`` is still blamed on the source."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._chunks:
+                self.size += len(chunk)
+                yield chunk
+        except _EXPECTED as e:
+            self.error = e
+            raise
+
+
+class _Spooled:
+    """A re-iterable view of a temp file (each iteration reads from the start, independently)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+
+    def __iter__(self) -> Iterator[bytes]:
+        fd, offset = self._f.fileno(), 0
+        while chunk := os.pread(fd, CHUNK, offset):
+            offset += len(chunk)
+            yield chunk
+
+
+def _same_registry(src: object, dst: object) -> bool:
+    a, b = getattr(src, "registry_host", None), getattr(dst, "registry_host", None)
+    return a is not None and a == b and getattr(src, "name", None) != getattr(dst, "name", None)
+
+
+def copy(
+    src: ReadOnlyTarget,
+    src_ref: str,
+    dst: Target,
+    dst_tag: str | None = None,
+    *,
+    concurrency: int = 4,
+    on_blob: OnBlob | None = None,
+) -> CopyResult:
+    """Copy the artifact ``src_ref`` (tag or digest) and its whole graph from ``src`` to ``dst``.
+
+    ``dst_tag`` defaults to ``src_ref`` when that is a tag; copying by digest without ``dst_tag`` leaves the
+    destination untagged.
+    """
+    try:
+        root = src.resolve(src_ref)
+    except _EXPECTED as e:
+        raise CopyError("source", src, None, e) from e
+    if dst_tag is None and not src_ref.startswith("sha256:"):
+        dst_tag = src_ref
+    return copy_graph(src, dst, root, tag=dst_tag, concurrency=concurrency, on_blob=on_blob)
+
+
+def copy_graph(
+    src: ReadOnlyTarget,
+    dst: Target,
+    root: Descriptor,
+    *,
+    tag: str | None = None,
+    concurrency: int = 4,
+    on_blob: OnBlob | None = None,
+) -> CopyResult:
+    """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    progress = _Progress(root, on_blob)
+
+    # Cheapest check first: a republish of unchanged content costs one request (resolve the tag).
+    if tag is not None:
+        try:
+            current = dst.resolve(tag)
+        except _EXPECTED as e:
+            if not isinstance(e, NotFound):
+                raise CopyError("destination", dst, root, e) from e
+            current = None
+        if current is not None and current.digest == root.digest:
+            progress.done(root, "skipped")
+            progress.result.up_to_date = True
+            return progress.result
+    if _dst(dst, root, dst.exists, root):
+        progress.done(root, "skipped")
+        progress.result.up_to_date = True
+        if tag is not None:
+            _dst(dst, root, dst.tag, root, tag)
+        return progress.result
+
+    _GraphCopy(src, dst, progress, concurrency).run(root, tag)
+    return progress.result
+
+
+def _dst(dst: object, desc: Descriptor, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a destination method, blaming the destination for an expected failure."""
+    try:
+        return fn(*args)
+    except _EXPECTED as e:
+        raise CopyError("destination", dst, desc, e) from e
+
+
+class _GraphCopy:
+    """One copy in flight: discovery and manifests on the calling thread, blobs on a pool."""
+
+    def __init__(self, src: ReadOnlyTarget, dst: Target, progress: _Progress, concurrency: int) -> None:
+        self.src, self.dst, self.progress = src, dst, progress
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="oci-copy")
+        self.seen: dict[str, list[Future[None]]] = {}  # digest -> what must finish before a parent may be pushed
+        self.manifests: list[tuple[Descriptor, bytes, list[Future[None]]]] = []  # children first
+        self.mount = getattr(dst, "mount", None) if _same_registry(src, dst) else None
+        self.rereadable = bool(getattr(dst, "needs_rereadable", False))
+
+    def run(self, root: Descriptor, tag: str | None) -> None:
+        try:
+            self._visit(root, known_missing=True)
+            for desc, content, children in self.manifests:
+                for future in children:
+                    future.result()  # re-raises the first failure of a child
+                if desc.digest == root.digest and tag is not None:
+                    push_reference = getattr(self.dst, "push_reference", None)
+                    if push_reference is not None:
+                        _dst(self.dst, desc, push_reference, desc, [content], tag)
+                    else:
+                        _dst(self.dst, desc, self.dst.push, desc, [content])
+                        _dst(self.dst, desc, self.dst.tag, desc, tag)
+                else:
+                    _dst(self.dst, desc, self.dst.push, desc, [content])
+                self.progress.done(desc, "copied", len(content))
+            if root.digest not in {d.digest for d, _, _ in self.manifests}:
+                # A root that is a plain blob: wait for it; it cannot be tagged.
+                for future in self.seen[root.digest]:
+                    future.result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _visit(self, desc: Descriptor, *, known_missing: bool = False) -> list[Future[None]]:
+        """Schedule ``desc`` and its subgraph; returns the futures a parent must wait for."""
+        if desc.digest in self.seen:
+            return self.seen[desc.digest]
+        if not desc.is_manifest:
+            future = self.pool.submit(self._copy_blob, desc)
+            self.seen[desc.digest] = [future]
+            return [future]
+        self.seen[desc.digest] = []
+        if not known_missing and _dst(self.dst, desc, self.dst.exists, desc):
+            self.progress.done(desc, "skipped")
+            return []
+        content = self._fetch_manifest(desc)
+        try:
+            children = successors(desc, content)
+        except (ValueError, KeyError, TypeError) as e:
+            raise CopyError("source", self.src, desc, ProvisioningError(f"malformed manifest: {e}")) from e
+        waits: list[Future[None]] = []
+        for child in children:
+            waits.extend(self._visit(child))
+        self.manifests.append((desc, content, waits))
+        return waits
+
+    def _fetch_manifest(self, desc: Descriptor) -> bytes:
+        if desc.size > MAX_MANIFEST:
+            raise CopyError(
+                "source",
+                self.src,
+                desc,
+                ProvisioningError(f"manifest is {desc.size} bytes, over the {MAX_MANIFEST} byte limit"),
+            )
+        try:
+            return b"".join(self.src.fetch(desc))
+        except _EXPECTED as e:
+            raise CopyError("source", self.src, desc, e) from e
+
+    def _copy_blob(self, desc: Descriptor) -> None:
+        if _dst(self.dst, desc, self.dst.exists, desc):
+            self.progress.done(desc, "skipped")
+            return
+        if self.mount is not None and self._try_mount(desc):
+            self.progress.done(desc, "mounted")
+            return
+        try:
+            stream = _SourceStream(self.src.fetch(desc))
+        except _EXPECTED as e:
+            raise CopyError("source", self.src, desc, e) from e
+        spool: IO[bytes] | None = None
+        try:
+            content: Iterable[bytes] = stream
+            if self.rereadable:
+                content, spool = self._rereadable(desc, stream)
+            try:
+                self.dst.push(desc, content)
+            except _EXPECTED as e:
+                if stream.error is not None:
+                    raise CopyError("source", self.src, desc, stream.error) from stream.error
+                raise CopyError("destination", self.dst, desc, e) from e
+        finally:
+            if spool is not None:
+                spool.close()
+        self.progress.done(desc, "copied", desc.size)
+
+    def _try_mount(self, desc: Descriptor) -> bool:
+        try:
+            return bool(self.mount(desc, self.src.name))  # type: ignore[misc]
+        except _EXPECTED as e:
+            log.debug("mount of %s from %s failed, copying instead: %s", desc.digest, self.src.name, e)
+            return False
+
+    def _rereadable(self, desc: Descriptor, stream: _SourceStream) -> tuple[Iterable[bytes], IO[bytes] | None]:
+        """Content the destination may iterate twice: small blobs in memory, large ones in a temp file."""
+        try:
+            if desc.size <= SPOOL_THRESHOLD:
+                return [b"".join(stream)], None
+            spool = tempfile.TemporaryFile(prefix="oci-copy-")
+            try:
+                for chunk in stream:
+                    spool.write(chunk)
+                spool.flush()
+            except BaseException:
+                spool.close()
+                raise
+            return _Spooled(spool), spool
+        except _EXPECTED as e:
+            if stream.error is not None:
+                raise CopyError("source", self.src, desc, stream.error) from stream.error
+            raise CopyError("destination", self.dst, desc, e) from e  # the spool itself (local disk) failed
