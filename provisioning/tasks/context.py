@@ -69,6 +69,7 @@ def extension_dirs(extensions_dir: Path) -> list[Path]:
     return discover(extensions_dir)
 
 
+@cache
 def extension_files(ext_dir: Path) -> list[str]:
     """Every file of the extension (tests included): the doit ``file_dep`` of its tasks."""
     return sorted(str(p) for p in ext_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
@@ -79,6 +80,7 @@ def task_key(ext_dir: Path) -> str:
     return f"{ext_dir.parent.name}/{ext_dir.name}"
 
 
+@cache
 def try_load(ext_dir: Path) -> Extension | None:
     from ..errors import ProvisioningError
 
