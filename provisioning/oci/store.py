@@ -3,7 +3,12 @@
 A ``Target`` is one repository (``provisioning-extensions/kubernetes``) in some store: a
 remote registry, an OCI image layout on disk, or memory. A ``Storage`` hands out targets
 by repository name. Optional powers (cross-repository mount, catalog, delete, referrers)
-are discovered with ``hasattr`` where they are used, not forced on every store.
+are discovered with ``hasattr`` where they are used, not forced on every store. Those
+``copy`` looks for on a target: ``push_reference(desc, content, tag)`` (push a manifest and
+tag it in one step), ``mount(desc, from_repository) -> bool`` (tried only when source and
+destination have equal ``registry_host`` attributes; False means "copy the bytes instead")
+and ``needs_rereadable = True`` (its ``push`` may iterate ``content`` more than once, e.g.
+to retry, so copy hands it a re-iterable source: bytes in memory or a spooled temp file).
 
 Content moves as iterables of byte chunks so large blobs are never whole in memory.
 A store verifies size and digest of everything it is given (``push``) and of everything
