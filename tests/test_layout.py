@@ -393,6 +393,16 @@ def test_concurrent_processes_keep_a_valid_index(storage: LayoutStorage) -> None
     assert not [p for p in repo.blobs_dir.iterdir() if p.name.startswith(".")]
 
 
+def test_concurrent_threads_keep_every_tag(storage: LayoutStorage) -> None:
+    """Threads of one process exclude each other too (a file lock per open file, not per process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    arts = [make_artifact(version=f"1.{i}.0") for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda a: a.push(storage.repository(REPO), a.manifest.digest[7:19]), arts))
+    assert storage.repository(REPO).tags() == sorted(a.manifest.digest[7:19] for a in arts)
+
+
 # -- interop: skopeo and oras read what we write, we read what they write -------------------------------------------
 
 
