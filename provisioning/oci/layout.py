@@ -402,13 +402,15 @@ class LayoutTarget:
             raise NotFound(f"cannot delete {self.name}@{desc.digest}: not in {self.path}")
         removed: list[str] = []
         with self._locked() as entries:
+            # The listed entry knows the media type even when the caller's descriptor does not.
+            root = next((_descriptor(e) for e in entries if e["digest"] == desc.digest), desc)
             kept = [e for e in entries if e["digest"] != desc.digest]
             if len(kept) != len(entries):
                 self._write_index(kept)
             if gc:
                 # After the index write: a crash in between leaves unreferenced blobs, never a dangling tag.
                 reachable = self._graph([_descriptor(e) for e in kept])
-                for digest in sorted(self._graph([desc]) - reachable):
+                for digest in sorted(self._graph([root]) - reachable):
                     self.blob_path(digest).unlink(missing_ok=True)
                     removed.append(digest)
         return removed
