@@ -1,0 +1,764 @@
+"""Load and validate a workspace's ``config/provisioning.yaml``.
+
+YAML is read with a loader that remembers where every mapping key and list item sits,
+so a schema error names the file, the line and the field path
+(``config/provisioning.yaml:12: dependencies.extensions.oci.tls_enabled: 'yes' is not of
+type 'boolean'``). The validated document becomes a frozen ``WorkspaceConfig``: the
+registry to use, the core version, and one ``ModuleSpec`` per listed extension.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import __version__
+from ..errors import ValidationError, VersionError
+from ..oci.reference import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_REGISTRY,
+    InvalidReference,
+    is_path_registry,
+    layout_path,
+    parse_reference,
+    version_for_tag,
+)
+
+CONFIG_RELPATH = Path("config") / "provisioning.yaml"
+TYPES = ("provider", "taskserv", "cluster")
+PLURALS = {f"{t}s": t for t in TYPES}
+SOURCE_TYPES = ("oci", "local", "gitea", "git")
+_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class LineDict(dict):
+    """A mapping that knows the line of itself and of each of its keys (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class LineList(list):
+    """A list that knows the line of itself and of each item (1-based)."""
+
+    line: int = 0
+    item_lines: list[int]
+
+
+class LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences record their node marks."""
+
+
+def _construct_map(loader: LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+    data = LineDict()
+    yield data
+    data.update(loader.construct_mapping(node, deep=True))  # flattens merge keys in node.value
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        data.key_lines.setdefault(key, key_node.start_mark.line + 1)
+
+
+def _construct_seq(loader: LineLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
+    data = LineList()
+    yield data
+    data.extend(loader.construct_sequence(node, deep=True))
+    data.line = node.start_mark.line + 1
+    data.item_lines = [n.start_mark.line + 1 for n in node.value]
+
+
+LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_yaml(path: Path, text: str | None = None) -> Any:
+    """Parse YAML, turning a syntax error into ``file:line: problem``."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValidationError(f"{display_path(path)} not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"cannot read {display_path(path)}: {exc}") from None
+    try:
+        return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        detail = f"{context}, {problem}" if context else problem
+        raise ValidationError(f"{display_path(path)}{line}: malformed YAML: {detail}") from None
+
+
+def line_of(doc: Any, path: Sequence[Any]) -> int:
+    """The line of the deepest element of ``path`` that the document recorded (0 if none)."""
+    line = getattr(doc, "line", 0)
+    node = doc
+    for part in path:
+        if isinstance(node, LineDict) and part in node:
+            line = node.key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.item_lines[part]
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def field_path(path: Iterable[Any]) -> str:
+    """``dependencies.extensions.modules.taskservs[2]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def where(file: Path, doc: Any, path: Sequence[Any]) -> str:
+    line = line_of(doc, path)
+    return f"{display_path(file)}:{line}" if line else display_path(file)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def schema_path() -> Path:
+    """``schemas/workspace.schema.json``: in the checkout, or shipped inside the package."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "schemas", here / "schemas"):
+        p = candidate / "workspace.schema.json"
+        if p.is_file():
+            return p
+    raise FileNotFoundError("workspace.schema.json not found next to the provisioning package")
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _describe(error: Any) -> str:
+    """One line for a jsonschema error; ``oneOf`` failures report their most relevant branch."""
+    import jsonschema
+
+    if error.context:
+        error = jsonschema.exceptions.best_match(error.context)
+    return error.message
+
+
+def validate_document(doc: Any, file: Path) -> None:
+    """Schema-check a parsed config; all problems at once, each with its line and field path."""
+    import jsonschema
+
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: (line_of(doc, list(e.absolute_path)), e.path))
+    if not errors:
+        return
+    lines = []
+    for err in errors[:10]:
+        if err.context:
+            err = jsonschema.exceptions.best_match(err.context)
+        p = list(err.absolute_path)
+        lines.append(f"{where(file, doc, p)}: {field_path(p)}: {err.message}")
+    more = f"\n({len(errors) - 10} more)" if len(errors) > 10 else ""
+    raise ValidationError("\n".join(lines) + more)
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """Where extensions come from by default, and how to talk to it."""
+
+    registry: str = DEFAULT_REGISTRY
+    namespace: str = DEFAULT_NAMESPACE
+    tls_enabled: bool | None = None
+    insecure: bool = False
+    auth_token_path: str | None = None
+    ca_file: str | None = None
+
+    @property
+    def is_path(self) -> bool:
+        return is_path_registry(self.registry)
+
+    def with_registry(self, registry: str | None, namespace: str | None) -> RegistrySettings:
+        """Same transport settings for another registry/namespace (a module's full reference)."""
+        if not registry and not namespace:
+            return self
+        same_host = not registry or registry == self.registry
+        return RegistrySettings(
+            registry=registry or self.registry,
+            namespace=namespace or self.namespace,
+            tls_enabled=self.tls_enabled if same_host else None,
+            insecure=self.insecure if same_host else False,
+            auth_token_path=self.auth_token_path if same_host else None,
+            ca_file=self.ca_file if same_host else None,
+        )
+
+    def key(self, root: Path | None = None) -> dict[str, str]:
+        """Registry and namespace; an embedded store relative to ``root`` so hashes travel with the workspace."""
+        reg = portable_registry(self.registry, root) if root is not None else self.registry
+        return {"registry": reg, "namespace": self.namespace}
+
+    def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
+        """How a lock or message names one artifact of this registry."""
+        ref = f"{self.registry}/{self.namespace}/{name}"
+        if not self.is_path:
+            ref = "oci://" + ref
+        if tag:
+            ref += f":{tag}"
+        if digest:
+            ref += f"@{digest}"
+        return ref
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """One extension the workspace asks for, as written in the config."""
+
+    name: str
+    type: str
+    constraint: str | None = None  # None: newest compatible
+    tag: str | None = None  # an exact tag from a full reference
+    digest: str | None = None
+    source: str = "oci"  # oci | local | git | gitea
+    registry: RegistrySettings | None = None  # None: the workspace default
+    path: Path | None = None  # local folder (absolute)
+    url: str | None = None  # git
+    ref: str | None = None  # git
+    entry: str = ""  # the config text, for messages
+    location: str = ""  # file:line, for messages
+
+    def key(self, root: Path) -> dict[str, Any]:
+        """What about this entry decides the resolution (the lock's input hash)."""
+        d: dict[str, Any] = {"name": self.name, "type": self.type, "source": self.source}
+        if self.constraint is not None:
+            d["constraint"] = self.constraint
+        if self.tag:
+            d["tag"] = self.tag
+        if self.digest:
+            d["digest"] = self.digest
+        if self.registry:
+            d.update(self.registry.key(root))
+        if self.path is not None:
+            d["path"] = _rel(self.path, root)
+        if self.url:
+            d["url"] = self.url
+        if self.ref:
+            d["ref"] = self.ref
+        return d
+
+    @property
+    def requirement_text(self) -> str:
+        if self.digest:
+            return f"@{self.digest}"
+        if self.tag:
+            return f"={version_for_tag(self.tag)}"
+        return self.constraint or "*"
+
+
+def portable_registry(registry: str, root: Path) -> str:
+    """Embedded-store paths are written relative to the workspace so locks and hashes travel."""
+    if not is_path_registry(registry):
+        return registry
+    try:
+        return os.path.relpath(layout_path(registry), root)
+    except ValueError:
+        return registry
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """A validated workspace configuration."""
+
+    root: Path
+    path: Path
+    data: dict[str, Any]
+    core_version: str
+    core_source: str | None
+    source_type: str
+    registry: RegistrySettings
+    local_path: Path | None
+    modules: tuple[ModuleSpec, ...]
+    platform_images: dict[str, str] = field(default_factory=dict)
+    platform_registry: RegistrySettings | None = None
+    git: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name("provisioning.lock")
+
+    def module(self, name: str) -> ModuleSpec | None:
+        return next((m for m in self.modules if m.name == name), None)
+
+    def inputs(self) -> dict[str, Any]:
+        """Everything in the config that decides what resolves; the lock stores its hash."""
+        return {
+            "core_version": self.core_version,
+            "source_type": self.source_type,
+            "registry": self.registry.key(self.root),
+            "local_path": _rel(self.local_path, self.root) if self.local_path else None,
+            "modules": sorted((m.key(self.root) for m in self.modules), key=lambda d: (d["type"], d["name"])),
+            "platform_images": dict(sorted(self.platform_images.items())),
+        }
+
+    def inputs_hash(self) -> str:
+        blob = json.dumps(self.inputs(), sort_keys=True, separators=(",", ":")).encode()
+        return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def config_path(workspace: Path) -> Path:
+    return workspace / CONFIG_RELPATH
+
+
+def _get(doc: Any, *keys: str) -> Any:
+    for k in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return doc
+
+
+def _endpoint(value: str) -> tuple[str, bool | None]:
+    """``https://harbor.example`` -> (``harbor.example``, True): the scheme says whether TLS is on."""
+    for scheme, tls in (("https://", True), ("http://", False), ("oci://", None)):
+        if value.startswith(scheme):
+            return value[len(scheme) :].rstrip("/"), tls
+    return value.rstrip("/") if not is_path_registry(value) else value, None
+
+
+def _resolve_registry_path(value: str, base: Path) -> str:
+    """A relative embedded-store path in the config is relative to the workspace, not the shell."""
+    if not is_path_registry(value):
+        return value
+    p = Path(layout_path(value)).expanduser()
+    if not p.is_absolute():
+        p = (base / p).resolve()
+    return str(p)
+
+
+def registry_settings(
+    doc: dict[str, Any],
+    root: Path,
+    *,
+    registry: str | None = None,
+    namespace: str | None = None,
+    env: dict[str, str] | None = None,
+) -> RegistrySettings:
+    """Registry and namespace: command line, then the config, then the environment, then defaults."""
+    env = dict(os.environ) if env is None else env
+    oci = _get(doc, "dependencies", "extensions", "oci") or {}
+    reg_section = _get(doc, "dependencies", "registry") or _get(doc, "registry") or {}
+    reg_oci = reg_section.get("oci") or {}
+    tls = oci.get("tls_enabled", reg_oci.get("tls_enabled"))
+    if registry:
+        host = registry if is_path_registry(registry) else _endpoint(registry)[0]
+        if is_path_registry(registry):
+            host = str(Path(layout_path(registry)).expanduser().resolve())
+    elif oci.get("registry"):
+        host, scheme_tls = _endpoint(oci["registry"])
+        host = _resolve_registry_path(host, root)
+        tls = tls if tls is not None else scheme_tls
+    elif reg_oci.get("endpoint"):
+        host, scheme_tls = _endpoint(reg_oci["endpoint"])
+        host = _resolve_registry_path(host, root)
+        tls = tls if tls is not None else scheme_tls
+    elif env.get("PROVISIONING_REGISTRY"):
+        value = env["PROVISIONING_REGISTRY"]
+        host = str(Path(layout_path(value)).expanduser().resolve()) if is_path_registry(value) else _endpoint(value)[0]
+    else:
+        host = DEFAULT_REGISTRY
+    ns = (
+        namespace
+        or oci.get("namespace")
+        or (reg_oci.get("namespaces") or {}).get("extensions")
+        or env.get("PROVISIONING_NAMESPACE")
+        or DEFAULT_NAMESPACE
+    )
+    auth = oci.get("auth_token_path") or reg_oci.get("auth_token_path")
+    ca = oci.get("ca_file") or reg_oci.get("ca_file")
+    return RegistrySettings(
+        registry=host,
+        namespace=ns.strip("/"),
+        tls_enabled=tls,
+        insecure=bool(oci.get("insecure", reg_oci.get("insecure", False))),
+        auth_token_path=str(Path(auth).expanduser()) if auth else None,
+        ca_file=str(Path(ca).expanduser()) if ca else None,
+    )
+
+
+def _core_version(doc: dict[str, Any], file: Path) -> tuple[str, str | None]:
+    """The core version: ``dependencies.core.version``, else the source's tag, else ours."""
+    from ..versions import is_valid_version
+
+    core = _get(doc, "dependencies", "core") or {}
+    source = core.get("source")
+    version = core.get("version")
+    at = ["dependencies", "core", "version"]
+    if version is None and source:
+        tail = source.rsplit("/", 1)[-1]
+        if ":" in tail and "://" not in tail:
+            version = version_for_tag(tail.rsplit(":", 1)[1])
+            at = ["dependencies", "core", "source"]
+    if version is None:
+        return __version__, source
+    version = str(version)
+    bare = version[1:] if version[:1] in "vV" else version
+    if not is_valid_version(bare):
+        raise ValidationError(
+            f"{where(file, doc, at)}: {field_path(at)}: {version!r} is not a semantic version "
+            "(write MAJOR.MINOR.PATCH, e.g. v3.5.0)"
+        )
+    return bare, source
+
+
+def _check_constraint(constraint: str, file: Path, doc: Any, at: list[Any]) -> str:
+    from ..versions import Range
+
+    try:
+        Range.parse(constraint)
+    except (VersionError, ValueError) as exc:
+        raise ValidationError(f"{where(file, doc, at)}: {field_path(at)}: invalid version constraint: {exc}") from None
+    return constraint
+
+
+def parse_module(
+    entry: Any,
+    type_: str,
+    *,
+    file: Path,
+    doc: Any,
+    at: list[Any],
+    root: Path,
+    default: RegistrySettings,
+    source_type: str,
+    local_path: Path | None,
+) -> ModuleSpec:
+    """One entry of ``modules.<type>s``: a reference, a name, ``name@constraint`` or a mapping."""
+    loc = where(file, doc, at)
+    bad = f"{loc}: {field_path(at)}"
+    if isinstance(entry, str):
+        text = entry.strip()
+        if source_type in ("local",) and not text.startswith("oci://"):
+            name = text.split("@", 1)[0]
+            return _local_module(name, type_, None, file, doc, at, root, local_path, entry)
+        name, constraint, tag, digest, reg = text, None, None, None, None
+        if "@" in text and not text.split("@", 1)[1].startswith("sha256:"):
+            name, constraint = (s.strip() for s in text.split("@", 1))
+            if not constraint:
+                raise ValidationError(f"{bad}: {entry!r} has an empty constraint after '@' (write name@^1.2)")
+            _check_constraint(constraint, file, doc, at)
+        if "/" in name or ":" in name or "@" in name:
+            try:
+                ref = parse_reference(name, registry=default.registry, namespace=default.namespace)
+            except InvalidReference as exc:
+                raise ValidationError(f"{bad}: {exc}") from None
+            name, tag, digest = ref.name, ref.tag, ref.digest
+            if tag and constraint:
+                raise ValidationError(f"{bad}: {entry!r} gives both a tag and a constraint; keep one")
+            namespace = ref.repository.rsplit("/", 1)[0] if "/" in ref.repository else default.namespace
+            reg = default.with_registry(ref.registry, namespace)
+            if reg == default:
+                reg = None
+        if not _NAME.match(name):
+            raise ValidationError(
+                f"{bad}: {entry!r}: expected a full reference (oci://host/namespace/name:1.2.3), "
+                "a name (kubernetes), name@constraint (kubernetes@^1.28) or a mapping {name, version}"
+            )
+        return ModuleSpec(
+            name=name,
+            type=type_,
+            constraint=constraint,
+            tag=tag,
+            digest=digest,
+            registry=reg,
+            entry=entry,
+            location=loc,
+        )
+    # mapping (the schema checked keys and types)
+    name = entry["name"]
+    source = entry.get("source") or ("local" if source_type == "local" else "oci")
+    constraint = entry.get("version")
+    if constraint is not None:
+        constraint = _check_constraint(str(constraint), file, doc, [*at, "version"])
+    text = json.dumps(dict(entry), sort_keys=True)
+    if source == "local":
+        return _local_module(name, type_, constraint, file, doc, at, root, local_path, text, entry.get("path"))
+    if source in ("git", "gitea"):
+        url = entry.get("url")
+        if not url:
+            raise ValidationError(f"{bad}: a {source} module needs url (and ref, a tag or branch)")
+        return ModuleSpec(
+            name=name,
+            type=type_,
+            constraint=constraint,
+            source="git",
+            url=url,
+            ref=entry.get("ref"),
+            entry=text,
+            location=loc,
+        )
+    registry = entry.get("registry")
+    if registry:
+        registry = _resolve_registry_path(_endpoint(registry)[0], root)
+    reg = default.with_registry(registry, entry.get("namespace"))
+    return ModuleSpec(
+        name=name,
+        type=type_,
+        constraint=constraint,
+        digest=entry.get("digest"),
+        registry=None if reg == default else reg,
+        entry=text,
+        location=loc,
+    )
+
+
+def _local_module(
+    name: str,
+    type_: str,
+    constraint: str | None,
+    file: Path,
+    doc: Any,
+    at: list[Any],
+    root: Path,
+    local_path: Path | None,
+    entry: str,
+    path: str | None = None,
+) -> ModuleSpec:
+    if path:
+        folder = Path(path).expanduser()
+        folder = folder if folder.is_absolute() else (root / folder)
+    else:
+        base = local_path or (root / "extensions-src")
+        folder = base / f"{type_}s" / name
+    return ModuleSpec(
+        name=name,
+        type=type_,
+        constraint=constraint,
+        source="local",
+        path=Path(os.path.normpath(folder)),
+        entry=entry,
+        location=where(file, doc, at),
+    )
+
+
+def load_config(
+    workspace: Path,
+    *,
+    registry: str | None = None,
+    namespace: str | None = None,
+    require_modules: bool = True,
+) -> WorkspaceConfig:
+    """Read, schema-check and interpret ``<workspace>/config/provisioning.yaml``."""
+    root = Path(workspace).expanduser().resolve()
+    file = config_path(root)
+    if not file.is_file():
+        raise ValidationError(
+            f"no workspace config at {display_path(file)}: run inside a workspace (a folder with "
+            "config/provisioning.yaml) or pass --workspace PATH"
+        )
+    doc = load_yaml(file)
+    if doc is None:
+        raise ValidationError(
+            f"{display_path(file)} is empty: list the extensions to install under "
+            "dependencies.extensions.modules.{providers,taskservs,clusters}"
+        )
+    validate_document(doc, file)
+    return interpret(doc, root, file, registry=registry, namespace=namespace, require_modules=require_modules)
+
+
+def interpret(
+    doc: dict[str, Any],
+    root: Path,
+    file: Path,
+    *,
+    registry: str | None = None,
+    namespace: str | None = None,
+    require_modules: bool = True,
+) -> WorkspaceConfig:
+    core_version, core_source = _core_version(doc, file)
+    ext = _get(doc, "dependencies", "extensions") or {}
+    source_type = ext.get("source_type") or "oci"
+    default = registry_settings(doc, root, registry=registry, namespace=namespace)
+    local = _get(ext, "local", "path")
+    local_path = None
+    if local:
+        p = Path(local).expanduser()
+        local_path = Path(os.path.normpath(p if p.is_absolute() else root / p))
+    modules: list[ModuleSpec] = []
+    seen: dict[str, ModuleSpec] = {}
+    for plural, type_ in PLURALS.items():
+        entries = _get(ext, "modules", plural) or []
+        for i, entry in enumerate(entries):
+            at = ["dependencies", "extensions", "modules", plural, i]
+            spec = parse_module(
+                entry,
+                type_,
+                file=file,
+                doc=doc,
+                at=at,
+                root=root,
+                default=default,
+                source_type=source_type,
+                local_path=local_path,
+            )
+            if spec.name in seen:
+                raise ValidationError(
+                    f"{spec.location}: {field_path(at)}: {spec.name} is already listed at {seen[spec.name].location}; "
+                    "list each extension once"
+                )
+            seen[spec.name] = spec
+            modules.append(spec)
+    if require_modules and not modules:
+        raise ValidationError(
+            f"{display_path(file)} names no extensions: list them under dependencies.extensions.modules "
+            '(providers, taskservs, clusters), e.g. taskservs: ["kubernetes@^1.28"]'
+        )
+    platform = _get(doc, "dependencies", "platform") or _get(doc, "platform") or {}
+    images = {str(k): str(v) for k, v in (platform.get("images") or {}).items()}
+    pl_oci = platform.get("oci") or {}
+    platform_registry = None
+    if pl_oci:
+        platform_registry = RegistrySettings(
+            registry=_endpoint(pl_oci.get("registry", default.registry))[0],
+            namespace=pl_oci.get("namespace", "provisioning-platform"),
+            tls_enabled=pl_oci.get("tls_enabled"),
+            insecure=bool(pl_oci.get("insecure", False)),
+            auth_token_path=pl_oci.get("auth_token_path"),
+            ca_file=pl_oci.get("ca_file"),
+        )
+    return WorkspaceConfig(
+        root=root,
+        path=file,
+        data=doc,
+        core_version=core_version,
+        core_source=core_source,
+        source_type=source_type,
+        registry=default,
+        local_path=local_path,
+        modules=tuple(modules),
+        platform_images=images,
+        platform_registry=platform_registry,
+        git={k: str(v) for k, v in (ext.get(source_type) or {}).items()} if source_type in ("git", "gitea") else {},
+    )
+
+
+# --------------------------------------------------------------------------- editing
+
+
+def set_module_entry(file: Path, type_: str, name: str, entry: Any) -> None:
+    """Replace (or append) the config entry for ``name`` under ``modules.<type>s``.
+
+    Edits the text in place where it can, so comments and layout survive; falls back to
+    rewriting the document when the list is missing or written in flow style.
+    """
+    text = file.read_text(encoding="utf-8")
+    plural = f"{type_}s"
+    new_text = _edit_text(text, plural, name, entry)
+    if new_text is None:
+        doc = yaml.safe_load(text) or {}
+        mods = doc.setdefault("dependencies", {}).setdefault("extensions", {}).setdefault("modules", {}) or {}
+        doc["dependencies"]["extensions"]["modules"] = mods
+        items = list(mods.get(plural) or [])
+        idx = next((i for i, e in enumerate(items) if _entry_name(e) == name), None)
+        if idx is None:
+            items.append(entry)
+        else:
+            items[idx] = entry
+        mods[plural] = items
+        new_text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    _atomic_write(file, new_text)
+    # Make sure what we wrote still reads (and means what we think).
+    load_yaml(file)
+
+
+def _entry_name(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        return entry.get("name")
+    if isinstance(entry, str):
+        text = entry.strip()
+        if text.startswith("oci://") or "/" in text or ":" in text:
+            try:
+                return parse_reference(text.split("@", 1)[0] if "@" in text and "sha256:" not in text else text).name
+            except InvalidReference:
+                return None
+        return text.split("@", 1)[0].strip()
+    return None
+
+
+def _flow(entry: Any) -> str:
+    return yaml.safe_dump(entry, default_flow_style=True, width=10_000).strip()
+
+
+def _edit_text(text: str, plural: str, name: str, entry: Any) -> str | None:
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    node = root
+    for key in ("dependencies", "extensions", "modules", plural):
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        if node is None:
+            return None
+    if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
+        return None
+    for item in node.value:
+        value = yaml.safe_load(yaml.serialize(item))
+        if _entry_name(value) == name:
+            return text[: item.start_mark.index] + _flow(entry) + text[_content_end(item) :]
+    last = node.value[-1]
+    line_start = text.rfind("\n", 0, last.start_mark.index) + 1
+    prefix = text[line_start : last.start_mark.index]  # e.g. "      - "
+    if prefix.strip() != "-":
+        return None
+    end = _content_end(last)
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    return text[:line_end] + "\n" + prefix + _flow(entry) + text[line_end:]
+
+
+def _content_end(node: yaml.Node) -> int:
+    """Where a node's own text ends (a block collection's end mark lies past trailing comments)."""
+    if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False) or not node.value:
+        return node.end_mark.index
+    last = node.value[-1]
+    return _content_end(last[1] if isinstance(last, tuple) else last)
+
+
+def _atomic_write(file: Path, text: str) -> None:
+    tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, file)

@@ -1,0 +1,564 @@
+"""Install locked extensions into a workspace: a shared verified cache, safe extraction, atomic swaps.
+
+- The cache (``paths.cache_dir()/blobs/sha256/<hex>``) is content-addressed and shared by all
+  workspaces. Content is verified when written *and* when read: a tampered blob is removed
+  and fetched again, or refused when no registry can supply it. Writers hold a per-digest
+  file lock and rename verified temp files into place, so concurrent runs are safe.
+- Extraction accepts only plain files, folders and links that stay inside the extension;
+  absolute paths, ``..``, devices, fifos and oversized archives are refused.
+- Installing is two-phase: every extension is fetched and extracted into a staging folder
+  first; only when all succeeded are the folders swapped in (rename), in topological order.
+  A failure leaves the workspace as it was; an interrupted swap is rolled back by the next
+  run, which then completes the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock
+
+from .. import paths
+from ..errors import DigestMismatch, NotFound, ProvisioningError, UnsafeArchive, ValidationError
+from ..oci.descriptor import MANIFEST, Descriptor
+from ..oci.reference import layout_path
+from ..oci.store import Storage, Target, Verifier
+
+if TYPE_CHECKING:
+    from .config import RegistrySettings, WorkspaceConfig
+    from .lock import Lock, LockedExtension
+
+log = logging.getLogger(__name__)
+
+MARKER = ".provisioning-install.json"
+STAGING_PREFIX = ".staging-"
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_MEMBERS = 20_000
+LOCAL_EXCLUDES = frozenset({"tests", ".git", "__pycache__", ".pytest_cache", "build"})
+
+
+# --------------------------------------------------------------------------- stores
+
+
+def open_store(settings: RegistrySettings) -> Storage:
+    """The store a registry setting names: an embedded layout for a path, else the registry client."""
+    if settings.is_path:
+        root = Path(layout_path(settings.registry)).expanduser()
+        if not root.is_dir():
+            raise NotFound(
+                f"embedded store {root} does not exist: publish extensions there first, or point "
+                "dependencies.extensions.oci.registry (or PROVISIONING_REGISTRY) at the right place"
+            )
+    try:
+        from ..oci.open import open_storage
+    except ImportError:
+        if settings.is_path:
+            from ..oci.layout import LayoutStorage
+
+            return LayoutStorage(Path(layout_path(settings.registry)).expanduser())
+        raise ProvisioningError(
+            "this build of provisioning has no remote registry client; use an embedded store path as registry"
+        ) from None
+    return open_storage(
+        settings.registry,
+        tls_enabled=settings.tls_enabled,
+        ca_file=settings.ca_file,
+        insecure=settings.insecure,
+        auth_token_path=settings.auth_token_path,
+    )
+
+
+class Stores:
+    """Opens each registry once and only when first needed, so a no-op run makes no request."""
+
+    def __init__(self, factory: Callable[[RegistrySettings], Storage] | None = None) -> None:
+        self._factory = factory or open_store
+        self._open: dict[tuple[str, str], Storage] = {}
+
+    def storage(self, settings: RegistrySettings) -> Storage:
+        key = (settings.registry, settings.namespace)
+        if key not in self._open:
+            self._open[key] = self._factory(settings)
+        return self._open[key]
+
+    def target(self, settings: RegistrySettings, name: str) -> Target:
+        return self.storage(settings).repository(f"{settings.namespace}/{name}")
+
+    @property
+    def opened(self) -> int:
+        return len(self._open)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+class BlobCache:
+    """Content-addressed blobs under ``<root>/blobs/sha256/<hex>``, verified on write and on read."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else paths.cache_dir()
+        self.corrupt: list[str] = []  # digests found tampered and discarded in this run
+
+    def path(self, digest: str) -> Path:
+        algo, _, hexd = digest.partition(":")
+        if algo != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
+            raise DigestMismatch(f"unsupported or malformed digest {digest!r} (only sha256 is supported)")
+        return self.root / "blobs" / "sha256" / hexd
+
+    def _lock(self, digest: str) -> FileLock:
+        d = self.root / "locks"
+        d.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(d / f"{digest.partition(':')[2]}.lock"))
+
+    def valid_path(self, desc: Descriptor) -> Path | None:
+        """The cached file when present and intact; a tampered file is removed (and remembered)."""
+        p = self.path(desc.digest)
+        try:
+            with p.open("rb") as f:
+                v = Verifier(desc)
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    v.update(chunk)
+        except FileNotFoundError:
+            return None
+        try:
+            v.check()
+        except DigestMismatch:
+            log.warning("cached blob %s is corrupt (%s bytes on disk); discarding it", desc.digest, v.size)
+            self.corrupt.append(desc.digest)
+            p.unlink(missing_ok=True)
+            return None
+        return p
+
+    def read(self, desc: Descriptor) -> bytes | None:
+        """Small content (manifests, configs) from the cache, verified; None when absent or corrupt."""
+        p = self.path(desc.digest)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            return None
+        v = Verifier(desc)
+        v.update(data)
+        try:
+            v.check()
+        except DigestMismatch:
+            log.warning("cached blob %s is corrupt; discarding it", desc.digest)
+            self.corrupt.append(desc.digest)
+            p.unlink(missing_ok=True)
+            return None
+        return data
+
+    def read_digest(self, digest: str) -> bytes | None:
+        """Content known only by digest (a pinned manifest): verified by hash alone."""
+        try:
+            data = self.path(digest).read_bytes()
+        except FileNotFoundError:
+            return None
+        return self.read(Descriptor(MANIFEST, digest, len(data)))
+
+    def store(self, desc: Descriptor, chunks: Iterable[bytes]) -> Path:
+        """Write verified content; a temp file is renamed into place only once the digest matched."""
+        p = self.path(desc.digest)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:16]}.", suffix=".part", dir=p.parent)
+        try:
+            v = Verifier(desc)
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    v.update(chunk)
+                    f.write(chunk)
+            v.check()
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return p
+
+    def store_bytes(self, desc: Descriptor, data: bytes) -> None:
+        if not self.path(desc.digest).exists():
+            self.store(desc, [data])
+
+    def ensure(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> Path:
+        """The verified cached file for ``desc``, fetching it (once, under a lock) when missing or corrupt."""
+        p = self.valid_path(desc)
+        if p:
+            return p
+        if fetch is None:
+            raise DigestMismatch(
+                f"{what} ({desc.digest}) is not in the cache or the cached copy is corrupt, and no registry is "
+                "available to fetch it again; restore access to the registry and rerun"
+            )
+        with self._lock(desc.digest):
+            p = self.valid_path(desc)
+            if p:
+                return p
+            return self.store(desc, fetch())
+
+    def ensure_bytes(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> bytes:
+        data = self.read(desc)
+        if data is not None:
+            return data
+        return self.ensure(desc, fetch, what).read_bytes()
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """Bounds on what one extension archive may unpack to (zip-bomb and inode guards)."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_members: int = DEFAULT_MAX_MEMBERS
+
+    @classmethod
+    def from_env(cls) -> ExtractLimits:
+        raw = os.environ.get("PROVISIONING_MAX_EXTRACT_BYTES")
+        return cls(max_bytes=int(raw)) if raw and raw.isdigit() else cls()
+
+
+def _member_parts(name: str, what: str) -> tuple[str, ...]:
+    if not name or "\x00" in name:
+        raise UnsafeArchive(f"{what}: a member has an empty or invalid name; the archive was refused")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchive(f"{what}: member {name!r} has an absolute path; the archive was refused")
+    parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
+    if any(p == ".." for p in parts):
+        raise UnsafeArchive(f"{what}: member {name!r} climbs out of the extension with '..'; the archive was refused")
+    return parts
+
+
+def _inside(root: Path, path: str) -> bool:
+    root_s = os.path.realpath(root)
+    p = os.path.realpath(path)
+    return p == root_s or p.startswith(root_s + os.sep)
+
+
+def safe_extract(archive: Path, dest: Path, *, what: str, limits: ExtractLimits | None = None) -> None:
+    """Unpack a tar+gzip layer into the empty folder ``dest``, refusing anything that could escape it."""
+    limits = limits or ExtractLimits.from_env()
+    dest.mkdir(parents=True, exist_ok=True)
+    total = 0
+    files: dict[tuple[str, ...], Path] = {}
+    links: set[tuple[str, ...]] = set()
+    try:
+        tar = tarfile.open(archive, mode="r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise UnsafeArchive(f"{what}: the layer is not a readable tar archive ({exc})") from None
+    with tar:
+        try:
+            for count, member in enumerate(tar, start=1):
+                if count > limits.max_members:
+                    raise UnsafeArchive(f"{what}: more than {limits.max_members} archive members; refused")
+                parts = _member_parts(member.name, what)
+                if not parts:
+                    continue
+                if any(parts[:i] in links for i in range(1, len(parts))):
+                    raise UnsafeArchive(f"{what}: member {member.name!r} would be written through a link; refused")
+                target = dest.joinpath(*parts)
+                if not _inside(dest, str(target.parent)):
+                    raise UnsafeArchive(f"{what}: member {member.name!r} resolves outside the extension; refused")
+                if member.isdir():
+                    if target.is_symlink() or (target.exists() and not target.is_dir()):
+                        raise UnsafeArchive(f"{what}: member {member.name!r} clashes with an earlier member")
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                if os.path.lexists(target):
+                    raise UnsafeArchive(f"{what}: member {member.name!r} appears twice; refused")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if member.issym():
+                    link = member.linkname
+                    if not link or os.path.isabs(link) or link.startswith("\\"):
+                        raise UnsafeArchive(f"{what}: symlink {member.name!r} -> {link!r} is absolute; refused")
+                    if not _inside(dest, os.path.join(os.path.realpath(target.parent), link)):
+                        raise UnsafeArchive(f"{what}: symlink {member.name!r} -> {link!r} escapes the extension")
+                    os.symlink(link, target)
+                    links.add(parts)
+                elif member.islnk():
+                    src = files.get(_member_parts(member.linkname, what))
+                    if src is None:
+                        raise UnsafeArchive(
+                            f"{what}: hard link {member.name!r} -> {member.linkname!r} does not name an earlier "
+                            "file of the archive; refused"
+                        )
+                    total += src.stat().st_size
+                    if total > limits.max_bytes:
+                        raise UnsafeArchive(f"{what}: unpacks to more than {limits.max_bytes} bytes; refused")
+                    shutil.copyfile(src, target)
+                    os.chmod(target, stat.S_IMODE(src.stat().st_mode))
+                    files[parts] = target
+                elif member.isreg():
+                    total += member.size
+                    if total > limits.max_bytes:
+                        raise UnsafeArchive(f"{what}: unpacks to more than {limits.max_bytes} bytes; refused")
+                    src_f = tar.extractfile(member)
+                    assert src_f is not None
+                    with src_f, open(target, "xb") as out:
+                        shutil.copyfileobj(src_f, out, 1 << 20)
+                    os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
+                    files[parts] = target
+                else:
+                    kind = "device" if member.ischr() or member.isblk() else "fifo" if member.isfifo() else "special"
+                    raise UnsafeArchive(f"{what}: member {member.name!r} is a {kind} file; refused")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            if isinstance(exc, UnsafeArchive):
+                raise
+            raise UnsafeArchive(f"{what}: the layer is a damaged tar archive ({exc}); refused") from None
+
+
+# --------------------------------------------------------------------------- local folders
+
+
+def _local_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel = Path(dirpath).relative_to(folder)
+        if rel == Path("."):
+            dirnames[:] = [d for d in dirnames if d not in LOCAL_EXCLUDES]
+        else:
+            dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__")]
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield (rel / name).as_posix(), Path(dirpath) / name
+
+
+def tree_digest(folder: Path) -> str:
+    """A digest of a local extension folder's files (paths, exec bits, contents); tests/ left out."""
+    h = hashlib.sha256()
+    for rel, p in _local_files(folder):
+        if p.is_symlink():
+            h.update(f"L {rel} {os.readlink(p)}\n".encode())
+            continue
+        h.update(f"F {rel} {1 if os.access(p, os.X_OK) else 0} ".encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()
+
+
+def copy_local(folder: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, p in _local_files(folder):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_symlink():
+            os.symlink(os.readlink(p), target)
+        else:
+            shutil.copyfile(p, target)
+            os.chmod(target, 0o755 if os.access(p, os.X_OK) else 0o644)
+
+
+# --------------------------------------------------------------------------- install
+
+
+@dataclass
+class InstallReport:
+    installed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refetched: list[str] = field(default_factory=list)
+
+
+def extension_dir(root: Path, type_: str, name: str) -> Path:
+    return root / "extensions" / f"{type_}s" / name
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def marker_for(entry: LockedExtension) -> dict[str, Any]:
+    return {"name": entry.name, "type": entry.type, "version": entry.version, "digest": entry.digest}
+
+
+def is_installed(root: Path, entry: LockedExtension) -> bool:
+    return read_marker(extension_dir(root, entry.type, entry.name)) == marker_for(entry)
+
+
+def _workspace_lock(root: Path) -> FileLock:
+    d = paths.cache_dir() / "locks"
+    d.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+    return FileLock(str(d / f"workspace-{key}.lock"))
+
+
+def recover(root: Path) -> None:
+    """Undo what an interrupted install left: restore swapped-out folders, drop staging folders."""
+    ext = root / "extensions"
+    if not ext.is_dir():
+        return
+    for staging in sorted(ext.glob(f"{STAGING_PREFIX}*")):
+        old = staging / "old"
+        if old.is_dir():
+            for type_dir in old.iterdir():
+                for folder in type_dir.iterdir():
+                    dest = ext / type_dir.name / folder.name
+                    if not os.path.lexists(dest):
+                        log.warning("restoring %s after an interrupted install", dest)
+                        os.rename(folder, dest)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fetcher(target_fn: Callable[[], Target] | None, desc: Descriptor) -> Callable[[], Iterable[bytes]] | None:
+    if target_fn is None:
+        return None
+    return lambda: target_fn().fetch(desc)
+
+
+def _layer_of(manifest: bytes, entry: LockedExtension) -> Descriptor:
+    from ..oci.descriptor import LAYER_TYPE
+
+    try:
+        doc = json.loads(manifest)
+        layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationError(f"{entry.name} {entry.version}: manifest {entry.digest} is not JSON: {exc}") from None
+    ours = [d for d in layers if d.media_type == LAYER_TYPE] or [
+        d for d in layers if d.media_type.endswith(("tar+gzip", "tar.gzip", ".tar"))
+    ]
+    if len(ours) != 1:
+        raise ValidationError(
+            f"{entry.name} {entry.version} ({entry.digest}) has {len(ours)} extension content layers, expected 1; "
+            "it was not published by provisioning"
+        )
+    return ours[0]
+
+
+def _check_extracted(folder: Path, entry: LockedExtension) -> None:
+    """The unpacked manifest.yaml must name the extension and version the lock says."""
+    import yaml
+
+    mf = folder / "manifest.yaml"
+    if not mf.is_file():
+        return
+    try:
+        doc = yaml.safe_load(mf.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return
+    if isinstance(doc, dict) and (doc.get("name"), str(doc.get("version"))) != (entry.name, entry.version):
+        raise ValidationError(
+            f"{entry.name} {entry.version}: the artifact's manifest.yaml says {doc.get('name')} {doc.get('version')}; "
+            "the artifact is inconsistent, republish it"
+        )
+
+
+def stage_extension(
+    entry: LockedExtension,
+    dest: Path,
+    *,
+    cache: BlobCache,
+    stores: Stores | None,
+    limits: ExtractLimits,
+    settings: RegistrySettings | None = None,
+) -> bool:
+    """Fetch (through the cache) and unpack one extension into ``dest``. True if a blob was refetched."""
+    what = f"{entry.name} {entry.version}"
+    if entry.source == "local":
+        folder = Path(entry.path or "")
+        if not (folder / "manifest.yaml").is_file():
+            raise NotFound(f"{what}: local folder {folder} has no manifest.yaml (module load --source local)")
+        if tree_digest(folder) != entry.digest:
+            raise ValidationError(
+                f"{what}: local folder {folder} changed since the lock was written; run `provisioning dep resolve`"
+            )
+        copy_local(folder, dest)
+    else:
+        settings = settings or entry.settings()
+        target_fn = (lambda: stores.target(settings, entry.name)) if stores is not None else None
+        before = len(cache.corrupt)
+        mdesc = Descriptor(entry.media_type or MANIFEST, entry.digest, entry.size)
+        manifest = cache.ensure_bytes(mdesc, _fetcher(target_fn, mdesc), f"the manifest of {what}")
+        layer = _layer_of(manifest, entry)
+        archive = cache.ensure(layer, _fetcher(target_fn, layer), f"the content of {what}")
+        safe_extract(archive, dest, what=what, limits=limits)
+        _check_extracted(dest, entry)
+        if len(cache.corrupt) > before:
+            return True
+    (dest / MARKER).write_text(json.dumps(marker_for(entry), sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    return False
+
+
+def install(
+    root: Path,
+    lock: Lock,
+    *,
+    cache: BlobCache | None = None,
+    stores: Stores | None = None,
+    limits: ExtractLimits | None = None,
+    prune: bool = True,
+    config: WorkspaceConfig | None = None,
+) -> InstallReport:
+    """Make ``<root>/extensions`` match the lock, all or nothing."""
+    root = Path(root).resolve()
+    cache = cache or BlobCache()
+    limits = limits or ExtractLimits.from_env()
+    report = InstallReport()
+    ext_root = root / "extensions"
+    with _workspace_lock(root):
+        recover(root)
+        todo = []
+        for name in lock.order:
+            entry = lock.extensions[name]
+            if is_installed(root, entry):
+                report.unchanged.append(name)
+            else:
+                todo.append(entry)
+        stale = []
+        if prune and ext_root.is_dir():
+            wanted = {(e.type, e.name) for e in lock.extensions.values()}
+            for type_dir in sorted(ext_root.glob("*s")):
+                if not type_dir.is_dir() or type_dir.name.startswith("."):
+                    continue
+                for folder in sorted(type_dir.iterdir()):
+                    marker = read_marker(folder)
+                    if marker and (type_dir.name[:-1], folder.name) not in wanted:
+                        stale.append(folder)
+        if not todo and not stale:
+            return report
+        created_ext_root = not ext_root.exists()
+        ext_root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ext_root))
+        try:
+            for entry in todo:
+                dest = staging / "new" / f"{entry.type}s" / entry.name
+                settings = entry.settings(config) if entry.source == "oci" else None
+                if stage_extension(entry, dest, cache=cache, stores=stores, limits=limits, settings=settings):
+                    report.refetched.append(entry.name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created_ext_root:
+                shutil.rmtree(ext_root, ignore_errors=True)
+            raise
+        # Commit: swap folders in install order; each swap is two renames, undone by recover().
+        created_type_dirs = []
+        for entry in todo:
+            dest = extension_dir(root, entry.type, entry.name)
+            if not dest.parent.exists():
+                dest.parent.mkdir(parents=True)
+                created_type_dirs.append(dest.parent)
+            if os.path.lexists(dest):
+                old = staging / "old" / f"{entry.type}s" / entry.name
+                old.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(dest, old)
+            os.rename(staging / "new" / f"{entry.type}s" / entry.name, dest)
+            report.installed.append(entry.name)
+        for folder in stale:
+            old = staging / "old" / folder.parent.name / folder.name
+            old.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(folder, old)
+            report.removed.append(folder.name)
+        shutil.rmtree(staging, ignore_errors=True)
+    return report

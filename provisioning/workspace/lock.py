@@ -1,0 +1,232 @@
+"""The lock file ``config/provisioning.lock``: what resolved, pinned by digest, and in what order to install.
+
+JSON, written deterministically (sorted keys, fixed indentation, paths relative to the
+workspace) so the same resolution gives the same bytes on any machine. ``inputs`` is a hash
+of everything in the config that decides the resolution: when it matches, the lock is up to
+date and resolving again needs no registry; ``dep resolve --locked`` fails when it does not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import ValidationError
+from ..oci.descriptor import MANIFEST
+from ..oci.reference import is_path_registry, layout_path
+from .config import TYPES, RegistrySettings, display_path, portable_registry
+
+if TYPE_CHECKING:
+    from .config import WorkspaceConfig
+
+LOCK_VERSION = 1
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+def absolute_registry(registry: str, root: Path) -> str:
+    if is_path_registry(registry) or registry.startswith(".") or "/" in registry:
+        p = Path(layout_path(registry)).expanduser()
+        return str(p if p.is_absolute() else (root / p).resolve())
+    return registry
+
+
+@dataclass(frozen=True)
+class LockedExtension:
+    """One resolved extension: enough to fetch it again by digest, offline from the cache."""
+
+    name: str
+    type: str
+    version: str
+    digest: str  # manifest digest (oci) or tree digest (local)
+    source: str = "oci"  # oci | local
+    registry: str | None = None  # absolute path or HOST[:PORT]
+    namespace: str | None = None
+    tag: str | None = None
+    size: int = 0
+    media_type: str = MANIFEST
+    path: str | None = None  # local folder, absolute in memory
+    reference: str = ""
+    dependencies: dict[str, str] = field(default_factory=dict)
+    requested: bool = False  # listed in the config (not only pulled in)
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "version": self.version,
+            "digest": self.digest,
+            "source": self.source,
+            "reference": self.reference,
+            "dependencies": dict(sorted(self.dependencies.items())),
+            "requested": self.requested,
+        }
+        if self.source == "local":
+            d["path"] = os.path.relpath(self.path or "", root)
+        else:
+            if is_path_registry(self.registry or ""):  # keep the lock free of this machine's paths
+                d["reference"] = f"{portable_registry(self.registry or '', root)}/{self.namespace}/{self.name}:{self.tag}"
+            d.update(
+                {
+                    "registry": portable_registry(self.registry or "", root),
+                    "namespace": self.namespace,
+                    "tag": self.tag,
+                    "size": self.size,
+                    "mediaType": self.media_type,
+                }
+            )
+        return d
+
+    def settings(self, config: WorkspaceConfig | None = None) -> RegistrySettings:
+        """Where to fetch from; transport settings (TLS, token) come from the config for its registry."""
+        if config is not None:
+            spec = config.module(self.name)
+            for s in (spec.registry if spec else None, config.registry):
+                if s and s.registry == self.registry:
+                    return s.with_registry(None, self.namespace)
+        return RegistrySettings(registry=self.registry or "", namespace=self.namespace or "")
+
+
+@dataclass
+class Lock:
+    inputs: str
+    core_version: str
+    extensions: dict[str, LockedExtension]
+    order: list[str]
+    platform_images: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        return {
+            "lockVersion": LOCK_VERSION,
+            "generator": f"provisioning {__version__}",
+            "inputs": self.inputs,
+            "core": {"version": self.core_version},
+            "order": list(self.order),
+            "extensions": {n: self.extensions[n].to_json(root) for n in sorted(self.extensions)},
+            "platform": {"images": {k: dict(sorted(v.items())) for k, v in sorted(self.platform_images.items())}},
+        }
+
+    def dumps(self, root: Path) -> str:
+        return json.dumps(self.to_json(root), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def write(self, path: Path) -> bool:
+        """Write atomically; returns False when the file already says exactly this."""
+        text = self.dumps(path.parent.parent)
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return False
+        except OSError:
+            pass
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        return True
+
+
+def _fail(path: Path, why: str) -> ValidationError:
+    return ValidationError(
+        f"{display_path(path)} is corrupt: {why}. Delete it and run `provisioning dep resolve` to write a new one "
+        "(or restore it from version control)"
+    )
+
+
+def _str(d: dict[str, Any], key: str, path: Path, where: str, *, optional: bool = False) -> str | None:
+    v = d.get(key)
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or not v:
+        raise _fail(path, f"{where}.{key} must be a non-empty string")
+    return v
+
+
+def read_lock(path: Path) -> Lock | None:
+    """The lock beside a config, or None when there is none; anything malformed is a clear error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"cannot read it ({exc})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        raise _fail(path, f"not valid JSON (line {line}: {getattr(exc, 'msg', exc)})" if line else str(exc)) from None
+    if not isinstance(doc, dict):
+        raise _fail(path, "the top level is not an object")
+    if doc.get("lockVersion") != LOCK_VERSION:
+        raise _fail(path, f"lockVersion is {doc.get('lockVersion')!r}, this provisioning reads {LOCK_VERSION}")
+    root = path.parent.parent
+    inputs = _str(doc, "inputs", path, "lock")
+    core = doc.get("core")
+    if not isinstance(core, dict):
+        raise _fail(path, "core must be an object")
+    core_version = _str(core, "version", path, "core")
+    raw = doc.get("extensions")
+    if not isinstance(raw, dict):
+        raise _fail(path, "extensions must be an object")
+    exts: dict[str, LockedExtension] = {}
+    for name, e in raw.items():
+        where = f"extensions.{name}"
+        if not isinstance(e, dict) or e.get("name") != name:
+            raise _fail(path, f"{where} must be an object whose name is {name!r}")
+        type_ = _str(e, "type", path, where)
+        if type_ not in TYPES:
+            raise _fail(path, f"{where}.type is {type_!r}, expected one of {', '.join(TYPES)}")
+        digest = _str(e, "digest", path, where)
+        if not _DIGEST.match(digest or ""):
+            raise _fail(path, f"{where}.digest {digest!r} is not a sha256 digest")
+        deps = e.get("dependencies", {})
+        if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in deps.items()):
+            raise _fail(path, f"{where}.dependencies must map names to constraints")
+        source = e.get("source", "oci")
+        common = {
+            "name": name,
+            "type": type_,
+            "version": _str(e, "version", path, where),
+            "digest": digest,
+            "source": source,
+            "reference": e.get("reference") or "",
+            "dependencies": dict(deps),
+            "requested": bool(e.get("requested", False)),
+        }
+        if source == "local":
+            rel = _str(e, "path", path, where)
+            exts[name] = LockedExtension(**common, path=os.path.normpath(root / rel))  # type: ignore[arg-type]
+        elif source == "oci":
+            size = e.get("size")
+            if not isinstance(size, int) or size < 0:
+                raise _fail(path, f"{where}.size must be a non-negative integer")
+            exts[name] = LockedExtension(
+                **common,  # type: ignore[arg-type]
+                registry=absolute_registry(_str(e, "registry", path, where) or "", root),
+                namespace=_str(e, "namespace", path, where),
+                tag=_str(e, "tag", path, where, optional=True),
+                size=size,
+                media_type=_str(e, "mediaType", path, where) or MANIFEST,
+            )
+        else:
+            raise _fail(path, f"{where}.source is {source!r}, expected oci or local")
+    order = doc.get("order")
+    if not isinstance(order, list) or sorted(order) != sorted(exts) or len(set(order)) != len(order):
+        raise _fail(path, "order must list every locked extension exactly once")
+    for name, e in exts.items():
+        missing = [d for d in e.dependencies if d not in exts]
+        if missing:
+            raise _fail(path, f"{name} depends on {', '.join(missing)}, which the lock does not contain")
+        if any(order.index(d) > order.index(name) for d in e.dependencies):
+            raise _fail(path, f"order installs {name} before one of its dependencies")
+    images = (doc.get("platform") or {}).get("images") or {}
+    if not isinstance(images, dict):
+        raise _fail(path, "platform.images must be an object")
+    return Lock(
+        inputs=inputs or "",
+        core_version=core_version or "",
+        extensions=exts,
+        order=list(order),
+        platform_images={str(k): dict(v) for k, v in images.items() if isinstance(v, dict)},
+    )
