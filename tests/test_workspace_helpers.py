@@ -44,7 +44,10 @@ SEED_CATALOG: dict[str, dict[str, Any]] = {
             "1.29.0": {"containerd": ">=1.7.0", "etcd": ">=3.5.0"},
         },
     },
-    "cilium": {"type": "taskserv", "versions": {"1.13.0": {"kubernetes": ">=1.26.0"}, "1.14.0": {"kubernetes": "^1.27"}}},
+    "cilium": {
+        "type": "taskserv",
+        "versions": {"1.13.0": {"kubernetes": ">=1.26.0"}, "1.14.0": {"kubernetes": "^1.27"}},
+    },
     "buildkit": {
         "type": "cluster",
         "versions": {"0.11.0": {"kubernetes": ">=1.26.0"}, "0.12.0": {"kubernetes": ">=1.27.0", "containerd": "^1.7"}},
@@ -58,7 +61,9 @@ SEED_MODULES = {
 }
 
 
-def deterministic_tar(files: dict[str, bytes | tuple[bytes, int]], extra: Callable[[tarfile.TarFile], None] | None = None) -> bytes:
+def deterministic_tar(
+    files: dict[str, bytes | tuple[bytes, int]], extra: Callable[[tarfile.TarFile], None] | None = None
+) -> bytes:
     """A tar+gzip with sorted entries, zero mtimes and fixed owners (same bytes on every run)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:

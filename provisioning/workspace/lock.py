@@ -69,7 +69,8 @@ class LockedExtension:
             d["path"] = os.path.relpath(self.path or "", root)
         else:
             if is_path_registry(self.registry or ""):  # keep the lock free of this machine's paths
-                d["reference"] = f"{portable_registry(self.registry or '', root)}/{self.namespace}/{self.name}:{self.tag}"
+                where = portable_registry(self.registry or "", root)
+                d["reference"] = f"{where}/{self.namespace}/{self.name}:{self.tag}"
             d.update(
                 {
                     "registry": portable_registry(self.registry or "", root),
