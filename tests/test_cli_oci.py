@@ -53,7 +53,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated home and working folder: no stored credentials, no ambient registry settings."""
     monkeypatch.setenv("PROVISIONING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "containers-auth.json"))
+    # (not REGISTRY_AUTH_FILE: docker-registry reads REGISTRY_* variables as its own config)
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg-run"))
     monkeypatch.delenv("PROVISIONING_REGISTRY", raising=False)
     monkeypatch.delenv("PROVISIONING_NAMESPACE", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -75,7 +78,10 @@ class Cli:
     def __call__(self, *argv: str, stdin: str | None = None, raw: bool = False) -> tuple[int, str, str]:
         if stdin is not None:
             sys.stdin = io.StringIO(stdin)
-        extra = [] if raw else ["--registry", self.registry, "--namespace", self.namespace]
+        extra = []
+        if not raw:
+            extra += [] if "--registry" in argv else ["--registry", self.registry]
+            extra += [] if "--namespace" in argv else ["--namespace", self.namespace]
         self.capsys.readouterr()
         code = main(["oci", *argv, *extra])
         out, err = self.capsys.readouterr()

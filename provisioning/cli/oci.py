@@ -610,9 +610,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             rows.append(("config.dependencies", ", ".join(f"{k} {v}" for k, v in sorted(deps.items()))))
     for key, value in sorted(annotations.items()):
         rows.append((f"annotation {key}", value))
-    for d in layers:
+    for i, d in enumerate(layers, 1):
         title = d.annotations.get(TITLE, "")
-        rows.append(("layer", f"{d.media_type} {human_size(d.size)} {d.digest}" + (f" ({title})" if title else "")))
+        rows.append((f"layer {i}", f"{title} ({human_size(d.size)})" if title else human_size(d.size)))
+        rows.append((f"layer {i} media type", d.media_type))
+        rows.append((f"layer {i} digest", d.digest))
     _table(None, ("field", "value"), rows)
     return 0
 
