@@ -721,7 +721,11 @@ def _entry_name(entry: Any) -> str | None:
 
 
 def _flow(entry: Any) -> str:
-    return yaml.safe_dump(entry, default_flow_style=True, width=10_000).strip()
+    """One entry as flow-style YAML that fits where a list item stood."""
+    if isinstance(entry, str):
+        return json.dumps(entry)  # a double-quoted YAML scalar
+    text = yaml.safe_dump(entry, default_flow_style=True, width=10_000, sort_keys=False).strip()
+    return text.removesuffix("...").strip()
 
 
 def _edit_text(text: str, plural: str, name: str, entry: Any) -> str | None:
