@@ -87,6 +87,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory, token_server: Token
 def tokens(token_server: TokenServer) -> Iterator[TokenServer]:
     """``token_server`` with its knobs (validity, expires_in, omit_token) reset after the test."""
     token_server.issued.clear()
+    token_server.tokens.clear()
     yield token_server
     token_server.validity, token_server.expires_in, token_server.omit_token = 300.0, 300, False
 

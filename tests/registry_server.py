@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,9 @@ class RegistryServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"registry exited: {(self.root / 'registry.log').read_text()[-2000:]}")
             try:
-                r = requests.get(f"{self.url}/v2/", timeout=1, verify=False)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = requests.get(f"{self.url}/v2/", timeout=1, verify=False)
                 if r.status_code in (200, 401):
                     return self
             except requests.RequestException:
@@ -225,6 +228,7 @@ class TokenServer:
         self.expires_in = 300
         self.omit_token = False
         self.issued: list[tuple[str, list[str]]] = []
+        self.tokens: list[str] = []  # every token handed out (tests assert none reaches a log)
         self._server = None
         self._thread = None
 
@@ -305,6 +309,7 @@ class TokenServer:
         }
         token = jwt.encode(claims, self._key_pem, algorithm="RS256", headers={"x5c": self._x5c})
         self.issued.append((user, scopes))
+        self.tokens.append(token)
         if self.omit_token:
             return {"expires_in": self.expires_in}
         return {"token": token, "access_token": token, "expires_in": self.expires_in}

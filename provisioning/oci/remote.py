@@ -584,8 +584,6 @@ class RemoteStorage:
                 f"{host} speaks HTTPS but was contacted over plain HTTP: set tls_enabled: true or drop --plain-http",
                 **kw,
             )
-        if not _looks_like_registry(resp):
-            return self._not_a_registry(method, url, resp)
         if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:
             return DigestMismatch(f"{host} refused the content uploaded to {what}: it does not match its digest{said}")
         if status == 404:
@@ -614,6 +612,8 @@ class RemoteStorage:
                 "the registry may be overloaded or misconfigured: run the command again later",
                 **kw,
             )
+        if not _looks_like_registry(resp):
+            return self._not_a_registry(method, url, resp)
         if method == "PUT" and "/manifests/" in url and status == 400:
             return RegistryError(
                 f"{host} refused the manifest for {what} ({status}){said}; some registries refuse unknown config "
