@@ -47,13 +47,18 @@ def base_kcl_dir() -> Path:
     )
 
 
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
 def kcl_identifier(name: str) -> str:
     """How KCL code imports a package whose kcl.mod name may contain dashes (kpm's rule)."""
     return name.replace("-", "_")
 
 
 @cache
-def _kcl_api():  # the module loads a 30 MB native library: import it on first use only
+def kcl_api():
+    """``kcl_lib.api``, imported on first use: it loads a 30 MB native library."""
     import kcl_lib.api as api
 
     return api
@@ -61,7 +66,7 @@ def _kcl_api():  # the module loads a 30 MB native library: import it on first u
 
 def kcl_external_pkgs(extra: dict[str, Path] | None = None) -> list:
     """External packages for a compile: the base package plus ``extra`` (name -> folder)."""
-    api = _kcl_api()
+    api = kcl_api()
     pkgs = {BASE_PACKAGE: base_kcl_dir(), **(extra or {})}
     return [api.ExternalPkg(pkg_name=name, pkg_path=str(path)) for name, path in pkgs.items()]
 
@@ -211,7 +216,7 @@ class KclDiagnostic:
 
 
 def _exec_kcl(work_dir: Path, files: list[Path], extra_pkgs: dict[str, Path]) -> list[KclDiagnostic]:
-    api = _kcl_api()
+    api = kcl_api()
     args = api.ExecProgramArgs(
         work_dir=str(work_dir),
         k_filename_list=[str(f) for f in files],
@@ -331,7 +336,10 @@ def _nu() -> str:
 
 
 def check_nu(scripts: Sequence[Path]) -> dict[Path, str]:
-    """Parse every script with the real ``nu``; return only the failures, with line:col messages.
+    """Parse every script with the real ``nu``; return only the failures: {script: message}.
+
+    Messages leave the path out (it is the key) and say where: ``line 3, column 14:
+    Unbalanced delimiter.``, up to three distinct errors joined by ``; ``.
 
     ``nu-check`` over all files in one process finds the failures; then each failing file
     (rare) is located precisely with ``nu --ide-check``, whose spans are file offsets.
@@ -351,7 +359,7 @@ def check_nu(scripts: Sequence[Path]) -> dict[Path, str]:
     located = list(failures)[:NU_MAX_LOCATED]
     with ThreadPoolExecutor(max_workers=2) as pool:
         details = dict(zip(located, pool.map(lambda p: _nu_locate(nu, p), located), strict=True))
-    return {path: details.get(path) or f"{path}: {summary}" for path, summary in sorted(failures.items(), key=str)}
+    return {path: details.get(path) or summary for path, summary in sorted(failures.items(), key=str)}
 
 
 def _nu_check_batch(nu: str, files: list[str]) -> dict[str, str]:
@@ -370,7 +378,7 @@ def _nu_check_batch(nu: str, files: list[str]) -> dict[str, str]:
 
 
 def _nu_locate(nu: str, path: Path) -> str | None:
-    """``path:line:col: message`` for the first distinct parse errors of one file, or None."""
+    """``line L, column C: message`` for the first distinct parse errors of one file, or None."""
     proc = subprocess.run(
         [nu, "--no-config-file", "--ide-check", "100", str(path.resolve())],
         capture_output=True,
@@ -395,10 +403,10 @@ def _nu_locate(nu: str, path: Path) -> str | None:
             continue
         seen.append(message)
         line, col = _line_col(source, int(item.get("span", {}).get("start", 0)))
-        found.append(f"{path}:{line}:{col}: {message}")
+        found.append(f"line {line}, column {col}: {message}")
         if len(found) == 3:
             break
-    return "\n".join(found) or None
+    return "; ".join(found) or None
 
 
 def _line_col(source: bytes, offset: int) -> tuple[int, int]:
