@@ -190,12 +190,15 @@ def registry_settings(
     )
     token_path = auth_token_path or cfg_token
     ca = ca_file or cfg_ca
+    resolved_insecure = bool(insecure) if insecure is not None else bool(cfg_insecure)
+    if tls is None and (ca or resolved_insecure):
+        tls = True  # a CA file or skipping verification only make sense with TLS, loopback included
     return RegistrySettings(
         registry=resolved_registry,
         namespace=resolved_namespace,
         tls_enabled=tls,
         ca_file=str(Path(ca).expanduser()) if ca else None,
-        insecure=bool(insecure) if insecure is not None else bool(cfg_insecure),
+        insecure=resolved_insecure,
         auth_token_path=str(Path(token_path).expanduser()) if token_path else None,
         cache_dir=paths.cache_dir(),
         platform_namespace=platform_ns.strip("/"),

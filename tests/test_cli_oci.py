@@ -472,3 +472,73 @@ def test_usage_errors_exit_2(env: Path) -> None:
         main(["oci", "tags"])
     assert exc.value.code == 2
     assert main(["oci"]) == 2
+
+
+# ---------------------------------------------------------------------------------------------- auth modes
+
+
+@needs_remote
+def test_tls_registry_with_basic_auth(env: Path, tls_registry, certificates, capsys) -> None:
+    from conftest import BASIC_USERS
+
+    host, ca = tls_registry.host, str(certificates.ca_cert)
+    cli = Cli(capsys, host, f"t{uuid.uuid4().hex[:8]}/extensions")
+    password = BASIC_USERS["alice"]
+
+    # the CA is needed; the message says which flag fixes what
+    code, _, err = cli("login", host, "--username", "alice", "--password-stdin", stdin=password)
+    assert code == 1 and "HTTPS" in err and password not in err  # loopback: plain HTTP unless told
+    code, _, err = cli("login", f"https://{host}", "-u", "alice", "--password-stdin", stdin=password)
+    assert code == 1 and "--ca-file" in err and password not in err
+    code, _, err = cli("login", host, "--username", "alice", "--password-stdin", "--ca-file", ca, stdin="wrong")
+    assert code == 1 and "alice" in err and "wrong" not in err
+    code, out, err = cli("login", host, "--username", "alice", "--password-stdin", "--ca-file", ca, stdin=password)
+    assert code == 0, err
+    assert password not in out + err
+
+    ext = make_extension(env / "src", "redis", "1.0.0")
+    code, out, err = cli("push", str(ext), "redis", "1.0.0", "--ca-file", ca)
+    assert code == 0, err
+    assert cli.json("tags", "redis", "--ca-file", ca)[0]["version"] == "1.0.0"
+    assert cli.json("tags", "redis", "--insecure")[0]["version"] == "1.0.0"  # TLS without verification
+    code, _, err = cli("pull", "redis:1.0.0", "--ca-file", ca, "--dest", str(env / "pulled"))
+    assert code == 0, err
+    assert (env / "pulled" / "manifest.yaml").is_file()
+    code, _, err = cli("tags", "redis", "--plain-http", "--ca-file", ca)
+    assert code == 1 and "Traceback" not in err
+    assert cli("delete", "redis:1.0.0", "--yes", "--ca-file", ca)[0] == 0
+
+    assert cli("logout", host)[0] == 0
+    code, _, err = cli("tags", "redis", "--ca-file", ca)
+    assert code == 1 and ("login" in err or "credentials" in err) and password not in err
+
+
+@needs_remote
+def test_token_registry_login_push_pull_and_permissions(env: Path, token_registry, tokens, capsys) -> None:
+    from conftest import TOKEN_USERS
+
+    host = token_registry.host
+    cli = Cli(capsys, host, f"t{uuid.uuid4().hex[:8]}/extensions")
+    code, _, err = cli("tags", "redis")
+    assert code == 1 and "Traceback" not in err  # anonymous: not allowed
+
+    code, out, err = cli("login", host, "-u", "alice", "--password-stdin", stdin=TOKEN_USERS["alice"])
+    assert code == 0, err
+    ext = make_extension(env / "src", "redis", "1.0.0")
+    assert cli("push", str(ext), "redis", "1.0.0")[0] == 0
+    assert cli.json("tags", "redis")[0]["reference"] == f"{host}/{cli.namespace}/redis:1.0.0"
+    assert cli.json("inspect", "redis:1.0.0")["config"]["name"] == "redis"
+    assert cli("pull", "redis:1.0.0", "--dest", str(env / "pulled"))[0] == 0
+
+    # a read-only user can pull but not push or delete
+    code, _, err = cli("login", host, "-u", "reader", "--password-stdin", stdin=TOKEN_USERS["reader"])
+    assert code == 0, err
+    assert cli.json("tags", "redis")[0]["version"] == "1.0.0"
+    code, _, err = cli("push", str(make_extension(env / "v2", "redis", "1.0.1")), "redis", "1.0.1")
+    assert code == 1 and "Traceback" not in err
+    code, _, err = cli("delete", "redis:1.0.0", "--yes")
+    assert code == 1
+
+    all_output = capsys.readouterr()
+    for secret in list(TOKEN_USERS.values()) + tokens.tokens:
+        assert secret not in all_output.out + all_output.err

@@ -57,42 +57,57 @@ _PROGRESS_MIN_BYTES = 1 << 20
 
 @dataclass
 class Context:
-    """Settings resolved once per command, and the stores it opened."""
+    """Settings resolved once per command, and the stores it opened.
+
+    The configured registry gets every setting (TLS, CA, token file); another registry named by a
+    full reference gets only what the command line says, so a workspace's token never goes to it.
+    """
 
     settings: RegistrySettings
     plain_http: bool | None = None
-    _stores: dict[str, Any] = field(default_factory=dict)
+    ca_file: str | None = None
+    insecure: bool = False
+    _stores: dict[tuple[str, bool | None], Any] = field(default_factory=dict)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
+        ca_file = getattr(args, "ca_file", None)
+        insecure = bool(getattr(args, "insecure", False))
         settings = registry_settings(
             registry=getattr(args, "registry", None),
             namespace=getattr(args, "namespace", None),
             workspace=getattr(args, "workspace", None),
-            ca_file=getattr(args, "ca_file", None),
-            insecure=True if getattr(args, "insecure", False) else None,
+            ca_file=ca_file,
+            insecure=True if insecure else None,
         )
-        return cls(settings, True if getattr(args, "plain_http", False) else None)
+        plain_http = True if getattr(args, "plain_http", False) else None
+        return cls(settings, plain_http, str(Path(ca_file).expanduser()) if ca_file else None, insecure)
 
     def ref(self, text: str) -> Reference:
         """A full or short reference; a path names a repository in the embedded store."""
         return parse_any(text, self.settings)
 
-    def storage(self, registry: str) -> Any:
+    def storage(self, registry: str, *, tls_enabled: bool | None = None) -> Any:
         """The store for ``registry`` (a host or an embedded-store path), opened once."""
-        if registry not in self._stores:
+        key = (registry, tls_enabled)
+        if key not in self._stores:
             from ..oci.open import open_storage
 
             s = self.settings
-            self._stores[registry] = open_storage(
+            if registry.lower() == s.registry.lower():
+                tls, ca, insecure, token = s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path
+            else:
+                tls = True if self.ca_file or self.insecure else None
+                ca, insecure, token = self.ca_file, self.insecure, None
+            self._stores[key] = open_storage(
                 registry,
                 plain_http=self.plain_http,
-                tls_enabled=s.tls_enabled,
-                ca_file=s.ca_file,
-                insecure=s.insecure,
-                auth_token_path=s.auth_token_path,
+                tls_enabled=tls if tls_enabled is None else tls_enabled,
+                ca_file=ca,
+                insecure=insecure,
+                auth_token_path=token,
             )
-        return self._stores[registry]
+        return self._stores[key]
 
     def target(self, ref: Reference) -> Any:
         return self.storage(ref.registry).repository(ref.repository)
@@ -619,22 +634,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host(text: str) -> str:
-    host = text.strip()
-    for scheme in ("https://", "http://", "oci://"):
+def _host(text: str) -> tuple[str, bool | None]:
+    """``https://host:5000`` -> (``host:5000``, True): the scheme, when given, decides TLS."""
+    host, tls = text.strip(), None
+    for scheme, scheme_tls in (("https://", True), ("http://", False), ("oci://", None)):
         if host.startswith(scheme):
-            host = host[len(scheme) :]
+            host, tls = host[len(scheme) :], scheme_tls
     host = host.rstrip("/")
     if not host or "/" in host:
         raise UsageError(f"{text!r} is not a registry host: give HOST[:PORT], e.g. localhost:5000")
-    return host
+    return host, tls
 
 
 @_translate
 def cmd_login(args: argparse.Namespace) -> int:
     from ..oci import credentials
 
-    host = _host(args.host)
+    host, tls = _host(args.host)
     username = args.username
     if not username:
         if not sys.stdin.isatty():
@@ -657,7 +673,7 @@ def cmd_login(args: argparse.Namespace) -> int:
     if not password:
         raise UsageError("the password is empty")
     ctx = Context.from_args(args)
-    verify = None if args.no_verify else ctx.storage(host)
+    verify = None if args.no_verify else ctx.storage(host, tls_enabled=tls)
     path = credentials.login(host, username, password, verify_with=verify)
     where = f" (stored in {path})" if isinstance(path, (str, os.PathLike)) else ""
     print(f"Login succeeded for {username} at {host}{where}")
@@ -668,7 +684,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 def cmd_logout(args: argparse.Namespace) -> int:
     from ..oci import credentials
 
-    host = _host(args.host)
+    host, _ = _host(args.host)
     removed = credentials.logout(host)
     if removed is False:
         print(f"not logged in to {host}")
