@@ -26,7 +26,8 @@ from .config import (
     load_yaml,
     set_module_entry,
 )
-from .install import BlobCache, InstallReport, Stores, install, is_installed, tree_digest
+from .install import BlobCache, InstallReport, Stores, is_installed, tree_digest
+from .install import install as install_lock  # keeps `workspace.install` the module
 from .lock import Lock, read_lock
 from .resolver import Resolution, pin_platform_images, resolve
 
@@ -137,7 +138,7 @@ def resolve_workspace(
     else:
         resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update))
         new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
-    report = install(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
+    report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
     written = new_lock.write(config.lock_path) if new_lock is not lock else False
     return ResolveOutcome(
         config=config,

@@ -203,10 +203,17 @@ class RegistrySettings:
     insecure: bool = False
     auth_token_path: str | None = None
     ca_file: str | None = None
+    written: str | None = field(default=None, compare=False)  # an embedded-store path as the config wrote it
 
     @property
     def is_path(self) -> bool:
         return is_path_registry(self.registry)
+
+    def portable(self, root: Path) -> str:
+        """The registry as a lock or hash should record it: the same on every machine for the same config."""
+        if not self.is_path:
+            return self.registry
+        return self.written or portable_registry(self.registry, root)
 
     def with_registry(self, registry: str | None, namespace: str | None) -> RegistrySettings:
         """Same transport settings for another registry/namespace (a module's full reference)."""
@@ -220,11 +227,12 @@ class RegistrySettings:
             insecure=self.insecure if same_host else False,
             auth_token_path=self.auth_token_path if same_host else None,
             ca_file=self.ca_file if same_host else None,
+            written=self.written if same_host else None,
         )
 
     def key(self, root: Path | None = None) -> dict[str, str]:
-        """Registry and namespace; an embedded store relative to ``root`` so hashes travel with the workspace."""
-        reg = portable_registry(self.registry, root) if root is not None else self.registry
+        """Registry and namespace, portable (see ``portable``) when ``root`` is given."""
+        reg = self.portable(root) if root is not None else self.registry
         return {"registry": reg, "namespace": self.namespace}
 
     def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
@@ -285,11 +293,12 @@ class ModuleSpec:
 
 
 def portable_registry(registry: str, root: Path) -> str:
-    """Embedded-store paths are written relative to the workspace so locks and hashes travel."""
+    """An embedded store inside the workspace is recorded relative to it (so it travels), others as is."""
     if not is_path_registry(registry):
         return registry
+    p = Path(layout_path(registry))
     try:
-        return os.path.relpath(layout_path(registry), root)
+        return "./" + p.relative_to(root).as_posix()
     except ValueError:
         return registry
 
@@ -385,16 +394,14 @@ def registry_settings(
     reg_section = _get(doc, "dependencies", "registry") or _get(doc, "registry") or {}
     reg_oci = reg_section.get("oci") or {}
     tls = oci.get("tls_enabled", reg_oci.get("tls_enabled"))
+    written = None
     if registry:
         host = registry if is_path_registry(registry) else _endpoint(registry)[0]
         if is_path_registry(registry):
             host = str(Path(layout_path(registry)).expanduser().resolve())
-    elif oci.get("registry"):
-        host, scheme_tls = _endpoint(oci["registry"])
-        host = _resolve_registry_path(host, root)
-        tls = tls if tls is not None else scheme_tls
-    elif reg_oci.get("endpoint"):
-        host, scheme_tls = _endpoint(reg_oci["endpoint"])
+    elif oci.get("registry") or reg_oci.get("endpoint"):
+        host, scheme_tls = _endpoint(oci.get("registry") or reg_oci["endpoint"])
+        written = host if is_path_registry(host) else None
         host = _resolve_registry_path(host, root)
         tls = tls if tls is not None else scheme_tls
     elif env.get("PROVISIONING_REGISTRY"):
@@ -418,6 +425,7 @@ def registry_settings(
         insecure=bool(oci.get("insecure", reg_oci.get("insecure", False))),
         auth_token_path=str(Path(auth).expanduser()) if auth else None,
         ca_file=str(Path(ca).expanduser()) if ca else None,
+        written=written,
     )
 
 

@@ -53,6 +53,7 @@ class LockedExtension:
     reference: str = ""
     dependencies: dict[str, str] = field(default_factory=dict)
     requested: bool = False  # listed in the config (not only pulled in)
+    registry_text: str | None = field(default=None, compare=False)  # the registry as the lock records it
 
     def to_json(self, root: Path) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -68,12 +69,12 @@ class LockedExtension:
         if self.source == "local":
             d["path"] = os.path.relpath(self.path or "", root)
         else:
+            where = self.registry_text or portable_registry(self.registry or "", root)
             if is_path_registry(self.registry or ""):  # keep the lock free of this machine's paths
-                where = portable_registry(self.registry or "", root)
                 d["reference"] = f"{where}/{self.namespace}/{self.name}:{self.tag}"
             d.update(
                 {
-                    "registry": portable_registry(self.registry or "", root),
+                    "registry": where,
                     "namespace": self.namespace,
                     "tag": self.tag,
                     "size": self.size,
@@ -205,6 +206,7 @@ def read_lock(path: Path) -> Lock | None:
             exts[name] = LockedExtension(
                 **common,  # type: ignore[arg-type]
                 registry=absolute_registry(_str(e, "registry", path, where) or "", root),
+                registry_text=e.get("registry"),
                 namespace=_str(e, "namespace", path, where),
                 tag=_str(e, "tag", path, where, optional=True),
                 size=size,

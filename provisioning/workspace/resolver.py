@@ -112,6 +112,7 @@ class Resolution:
                 digest=c.digest,
                 source=c.source,
                 registry=c.settings.registry if c.settings and c.source == "oci" else None,
+                registry_text=c.settings.portable(config.root) if c.settings and c.source == "oci" else None,
                 namespace=c.settings.namespace if c.settings and c.source == "oci" else None,
                 tag=c.tag,
                 size=c.size,
@@ -301,8 +302,9 @@ class ExtensionProvider(AbstractProvider):
         """The semver versions among ``name``'s tags, newest first (other tags are ignored)."""
         key = (settings.registry, settings.namespace, name)
         if key not in self._tags:
+            target = self.stores.target(settings, name)  # a store that cannot be opened is an error
             try:
-                tags = self.stores.target(settings, name).tags()
+                tags = target.tags()
             except NotFound:
                 tags = []
             versions = [version_for_tag(t) for t in tags if t[:1].isdigit()]  # extension tags are bare versions
@@ -323,9 +325,13 @@ class ExtensionProvider(AbstractProvider):
             manifest = self._manifest_by_digest(target, digest)
             desc = Descriptor.of(_media_type(manifest), manifest)
         else:
-            # One request where the store can (GET by tag); the bytes go to the shared cache.
-            desc, manifest = fetch_manifest(target, ref)
-            self.cache.store_bytes(desc, manifest)
+            fetch_ref = getattr(target, "fetch_reference", None)
+            if fetch_ref is not None:  # one request (GET by tag) whether or not the cache has it
+                desc, manifest = fetch_ref(ref)
+                self.cache.store_bytes(desc, manifest)
+            else:  # resolve the tag, then the manifest from the cache when it is there
+                desc = target.resolve(ref)
+                manifest = self.cache.ensure_bytes(desc, lambda: target.fetch(desc), f"the manifest of {where}")
         if desc.media_type not in MANIFEST_TYPES:
             raise ValidationError(f"{where} is not an OCI manifest (media type {desc.media_type!r})")
         try:
