@@ -268,6 +268,20 @@ class CountingTarget:
         self._inner.push(desc, counted())
 
 
+class CountingStorage:
+    """A storage whose repositories report pushed bytes to a progress callback."""
+
+    def __init__(self, inner: Any, advance: Callable[[int], None]) -> None:
+        self._inner = inner
+        self._advance = advance
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def repository(self, name: str) -> CountingTarget:
+        return CountingTarget(self._inner.repository(name), self._advance)
+
+
 def fetch_json(target: Any, desc: Descriptor, limit: int = 4 << 20) -> dict[str, Any] | None:
     """A small JSON blob (manifest, config), or None when it is too large or not JSON."""
     from ..oci.store import fetch_bytes
@@ -345,7 +359,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     target, desc, doc = resolve_manifest(ctx, ref)
     layer = _content_layer(ref, doc)
     dest = Path(args.dest) if args.dest else Path.cwd() / ref.name
-    files = pull_into(target, layer, dest, force=args.force, label=str(ref))
+    files = pull_into(target, layer, dest, force=args.force, label=ref.name)
     if args.output == "json":
         _print_json({"reference": str(ref), "digest": desc.digest, "dest": str(dest), "files": files})
     else:
@@ -454,7 +468,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     artifact = build_artifact(ext)
     storage = ctx.storage(ref.registry)
     shown = display_ref(ref, artifact.tag)
-    result = publish(artifact, storage, namespace, force=args.force)
+    total = sum(desc.size for desc, _ in artifact.parts())
+    with progress(total, f"push {ref.name}") as advance:
+        result = publish(artifact, CountingStorage(storage, advance), namespace, force=args.force)
     if result.status == REFUSED:
         raise RefusedOverwrite(result.message or f"{shown} is already published with different content")
     if args.output == "json":
