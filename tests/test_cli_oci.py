@@ -542,3 +542,69 @@ def test_token_registry_login_push_pull_and_permissions(env: Path, token_registr
     all_output = capsys.readouterr()
     for secret in list(TOKEN_USERS.values()) + tokens.tokens:
         assert secret not in all_output.out + all_output.err
+
+
+@needs_remote
+def test_list_where_the_catalog_is_forbidden_says_so(env: Path, token_registry, tokens, capsys) -> None:
+    from conftest import TOKEN_USERS
+
+    cli = Cli(capsys, token_registry.host, "public")
+    password = TOKEN_USERS["stranger"]
+    code, _, err = cli("login", token_registry.host, "-u", "stranger", "--password-stdin", stdin=password)
+    assert code == 0, err
+    for command in (("list",), ("search", "hello")):
+        code, out, err = cli(*command)
+        assert code == 1
+        assert "does not allow listing its repositories" in err and "oci tags NAME" in err
+        assert TOKEN_USERS["stranger"] not in out + err
+
+
+@needs_remote
+def test_interop_skopeo_reads_our_copy_and_we_pull_what_oras_pushed(published: Cli, env: Path) -> None:
+    import shutil
+    import subprocess
+
+    import oras.client
+
+    from provisioning.oci.descriptor import LAYER_TYPE
+
+    cli = published
+    # our embedded store is an OCI image layout skopeo reads
+    if shutil.which("skopeo"):
+        assert cli("copy", "redis:1.1.0", f"oci-layout:{env / 'store'}")[0] == 0
+        layout = env / "store" / cli.namespace / "redis"
+        proc = subprocess.run(
+            ["skopeo", "inspect", "--raw", f"oci:{layout}:1.1.0"], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["artifactType"] == "application/vnd.provisioning.extension.v1"
+
+    # oras-py pushes a tarball with our layer media type: `oci pull` extracts it, `oci inspect` reads it
+    tarball = env / "hello.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        data = b"name: hello\n"
+        info = tarfile.TarInfo("manifest.yaml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    client = oras.client.OrasClient(hostname=cli.registry, insecure=True)
+    client.push(
+        target=f"{cli.registry}/{cli.namespace}/hello:0.1.0",
+        files=[f"{tarball}:{LAYER_TYPE}"],
+        disable_path_validation=True,
+        quiet=True,
+    )
+    assert cli.json("inspect", "hello:0.1.0")["layers"][0]["mediaType"] == LAYER_TYPE
+    code, _, err = cli("pull", "hello:0.1.0", "--dest", str(env / "hello"))
+    assert code == 0, err
+    assert (env / "hello" / "manifest.yaml").read_text() == "name: hello\n"
+
+    # a plain file artifact is not an extension: said plainly
+    (env / "notes.txt").write_text("hi\n")
+    client.push(
+        target=f"{cli.registry}/{cli.namespace}/notes:1.0.0",
+        files=[f"{env / 'notes.txt'}:text/plain"],
+        disable_path_validation=True,
+        quiet=True,
+    )
+    code, _, err = cli("pull", "notes:1.0.0")
+    assert code == 1 and "not an extension artifact" in err and "text/plain" in err

@@ -320,21 +320,11 @@ def resolve_manifest(ctx: Context, ref: Reference) -> tuple[Any, Descriptor, dic
 
 
 def _catalog(ctx: Context, registry: str) -> list[str]:
+    """Repository names; the store explains a registry that forbids or lacks ``_catalog``."""
     storage = ctx.storage(registry)
     if not hasattr(storage, "catalog"):
         raise ProvisioningError(f"{registry} cannot list its repositories: name the artifact, e.g. `oci tags NAME`")
-    try:
-        return sorted(storage.catalog())
-    except RegistryError as exc:
-        if exc.status in (401, 403, 404, 405) or "UNSUPPORTED" in exc.codes:
-            why = "forbidden" if exc.status in (401, 403) else "not offered"
-            raise ProvisioningError(
-                f"{registry} does not let clients list its repositories (its _catalog API is {why}; "
-                "GHCR, Docker Hub and ECR never offer it). Name the artifact instead: "
-                "`provisioning oci tags NAME` or `provisioning oci inspect NAME:VERSION`"
-                + (" — or log in first with `provisioning oci login`" if exc.status == 401 else "")
-            ) from exc
-        raise
+    return sorted(storage.catalog())
 
 
 def _in_namespace(repos: Iterable[str], namespace: str) -> list[str]:
