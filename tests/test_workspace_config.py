@@ -1,5 +1,7 @@
 """Workspace config: the seed's whole schema, module forms, registry precedence, errors with file:line:path."""
 
+# ruff: noqa: F811  (pytest fixtures imported from test_workspace_helpers)
+
 from __future__ import annotations
 
 import json
@@ -63,7 +65,7 @@ registry:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+def ws(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "ws"
     make_workspace(root, SEED_YAML)
     monkeypatch.chdir(root)
@@ -261,7 +263,7 @@ def test_cli_reports_config_errors_with_exit_1(ws: Path, capsys: pytest.CaptureF
     assert "Traceback" not in err
 
 
-def test_no_workspace_here(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: F811
+def test_no_workspace_here(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["dep", "resolve"]) == 1
     assert "no workspace config at config/provisioning.yaml" in capsys.readouterr().err

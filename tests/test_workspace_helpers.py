@@ -29,6 +29,8 @@ from provisioning.oci.descriptor import (
 )
 from provisioning.oci.reference import DEFAULT_NAMESPACE
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 # The seed's example workspace, and a registry in which it resolves (etcd comes in through kubernetes).
 SEED_CATALOG: dict[str, dict[str, Any]] = {
     "aws": {"type": "provider", "versions": {"1.9.0": {}, "2.0.0": {}, "2.1.0-rc.1": {}}},

@@ -1,5 +1,7 @@
 """Resolving from the embedded store: the seed's workspace, the lock, no-op reruns, and every way it can fail."""
 
+# ruff: noqa: F811  (pytest fixtures imported from test_workspace_helpers)
+
 from __future__ import annotations
 
 import shutil
@@ -35,7 +37,7 @@ def store(tmp_path: Path) -> LayoutStorage:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, store: LayoutStorage, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+def ws(tmp_path: Path, store: LayoutStorage, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_workspace(tmp_path / "ws", seed_config("../store", full_refs=False))  # relative to the workspace
     monkeypatch.chdir(root)
     return root
@@ -213,7 +215,7 @@ def test_corrupt_lock_is_a_clear_error(ws: Path, capsys) -> None:
 # ------------------------------------------------------------------------------------------- choices
 
 
-def test_plain_names_get_the_newest_compatible_release(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_plain_names_get_the_newest_compatible_release(tmp_path: Path, store, home, capsys) -> None:
     w = workspace_with(tmp_path, store, providers=["aws"], taskservs=["kubernetes", "etcd@~3.4"])
     assert run("dep", "resolve", "--no-install", "-w", str(w)) == 0
     v = {n: e["version"] for n, e in lock_json(w)["extensions"].items()}
@@ -232,7 +234,7 @@ def test_plain_names_get_the_newest_compatible_release(tmp_path: Path, store, ho
     assert lock_json(w)["extensions"]["kubernetes"]["version"] == "1.28.0"
 
 
-def test_min_provisioning_version_is_checked_against_the_core(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_min_provisioning_version_is_checked_against_the_core(tmp_path: Path, store, home, capsys) -> None:
     push(store, extension_manifest("kubernetes", "1.30.0", "taskserv", {"etcd": ">=3.5.0"}, "4.0.0"))
     w = workspace_with(tmp_path, store, taskservs=["kubernetes"])
     assert run("dep", "resolve", "--no-install", "-w", str(w)) == 0
@@ -250,7 +252,7 @@ def test_min_provisioning_version_is_checked_against_the_core(tmp_path: Path, st
     assert run("dep", "resolve", "--no-install", "-w", str(w)) == 0
 
 
-def test_cycle_is_reported_with_its_path(tmp_path: Path, home, capsys) -> None:  # noqa: F811
+def test_cycle_is_reported_with_its_path(tmp_path: Path, home, capsys) -> None:
     s = LayoutStorage(tmp_path / "cyc")
     publish_catalog(
         s,
@@ -268,7 +270,7 @@ def test_cycle_is_reported_with_its_path(tmp_path: Path, home, capsys) -> None: 
     assert not (w / "config" / "provisioning.lock").exists()
 
 
-def test_conflict_names_both_requirers_and_the_versions(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_conflict_names_both_requirers_and_the_versions(tmp_path: Path, store, home, capsys) -> None:
     push(store, extension_manifest("legacy-app", "1.0.0", "cluster", {"etcd": "<3.5.0"}))
     w = workspace_with(tmp_path, store, taskservs=["kubernetes:1.28.0"], clusters=["legacy-app"])
     assert run("dep", "resolve", "-w", str(w)) == 1
@@ -280,7 +282,7 @@ def test_conflict_names_both_requirers_and_the_versions(tmp_path: Path, store, h
     assert not (w / "extensions").exists() and not (w / "config" / "provisioning.lock").exists()
 
 
-def test_unknown_name_gets_a_did_you_mean(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_unknown_name_gets_a_did_you_mean(tmp_path: Path, store, home, capsys) -> None:
     w = workspace_with(tmp_path, store, taskservs=["kubernets"])
     assert run("dep", "resolve", "-w", str(w)) == 1
     err = capsys.readouterr().err
@@ -295,7 +297,7 @@ def test_unknown_name_gets_a_did_you_mean(tmp_path: Path, store, home, capsys) -
     assert "redis 7.0.0 requires postgress ^15" in err and "Did you mean 'postgres'?" in err
 
 
-def test_foreign_artifact_under_a_tag_is_refused(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_foreign_artifact_under_a_tag_is_refused(tmp_path: Path, store, home, capsys) -> None:
     meta = extension_manifest("cilium", "1.15.0", "taskserv", {"kubernetes": "^1.27"})
     push(store, meta, config_media_type="application/vnd.oci.image.config.v1+json", artifact_type=None)
     w = workspace_with(tmp_path, store, taskservs=["cilium"])
@@ -310,7 +312,7 @@ def test_foreign_artifact_under_a_tag_is_refused(tmp_path: Path, store, home, ca
     assert "its artifactType is 'application/vnd.example.helm.chart'" in capsys.readouterr().err
 
 
-def test_type_mismatch_says_where_to_move_it(tmp_path: Path, store, home, capsys) -> None:  # noqa: F811
+def test_type_mismatch_says_where_to_move_it(tmp_path: Path, store, home, capsys) -> None:
     w = workspace_with(tmp_path, store, taskservs=["aws"])
     assert run("dep", "resolve", "-w", str(w)) == 1
     assert "aws is listed under taskservs but its manifest says type provider; move it to modules.providers" in (
@@ -318,7 +320,7 @@ def test_type_mismatch_says_where_to_move_it(tmp_path: Path, store, home, capsys
     )
 
 
-def test_missing_embedded_store(tmp_path: Path, home, capsys) -> None:  # noqa: F811
+def test_missing_embedded_store(tmp_path: Path, home, capsys) -> None:
     w = make_workspace(tmp_path / "w", seed_config(str(tmp_path / "nowhere"), full_refs=False))
     assert run("dep", "resolve", "-w", str(w)) == 1
     assert "embedded store" in capsys.readouterr().err

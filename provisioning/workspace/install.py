@@ -199,11 +199,20 @@ class BlobCache:
                 f"{what} ({desc.digest}) is not in the cache or the cached copy is corrupt, and no registry is "
                 "available to fetch it again; restore access to the registry and rerun"
             )
+        was_corrupt = desc.digest in self.corrupt
         with self._lock(desc.digest):
             p = self.valid_path(desc)
             if p:
                 return p
-            return self.store(desc, fetch())
+            try:
+                return self.store(desc, fetch())
+            except ProvisioningError as exc:
+                if not was_corrupt:
+                    raise
+                raise DigestMismatch(
+                    f"the cached copy of {what} ({desc.digest}) is corrupt and was discarded, and fetching it "
+                    f"again failed: {exc}"
+                ) from None
 
     def ensure_bytes(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> bytes:
         data = self.read(desc)
@@ -466,6 +475,7 @@ def stage_extension(
 ) -> bool:
     """Fetch (through the cache) and unpack one extension into ``dest``. True if a blob was refetched."""
     what = f"{entry.name} {entry.version}"
+    refetched = False
     if entry.source == "local":
         folder = Path(entry.path or "")
         if not (folder / "manifest.yaml").is_file():
@@ -485,10 +495,9 @@ def stage_extension(
         archive = cache.ensure(layer, _fetcher(target_fn, layer), f"the content of {what}")
         safe_extract(archive, dest, what=what, limits=limits)
         _check_extracted(dest, entry)
-        if len(cache.corrupt) > before:
-            return True
+        refetched = len(cache.corrupt) > before
     (dest / MARKER).write_text(json.dumps(marker_for(entry), sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    return False
+    return refetched
 
 
 def install(
