@@ -937,7 +937,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("host", metavar="HOST[:PORT]")
     p.add_argument("--username", "-u", metavar="USER")
     p.add_argument("--password-stdin", action="store_true", help="read the password (or token) from standard input")
-    p.add_argument("--password", "-p", help=argparse.SUPPRESS)  # discouraged: shell history and process list
+    p.add_argument(
+        "--password", "-p", help="the password as an argument (discouraged: shell history and process list show it)"
+    )
     p.add_argument("--no-verify", action="store_true", help="store without checking them against the registry")
     p.set_defaults(func=cmd_login)
 
