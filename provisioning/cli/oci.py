@@ -892,7 +892,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     oci = subparsers.add_parser(
         "oci",
         help="pull, push, list, search, inspect, copy and delete extensions in OCI registries",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=(
+            "Work with extensions in OCI registries. Every command takes --registry HOST[:PORT] and --namespace NS "
+            "(defaults: the flags, then $PROVISIONING_REGISTRY / $PROVISIONING_NAMESPACE, then the workspace's "
+            "config/provisioning.yaml, then localhost:5000 / provisioning-extensions) and accepts a full reference "
+            "(HOST/NAMESPACE/NAME:VERSION) wherever a name fits. A path (./store, /abs/store, oci-layout:PATH) "
+            "names the embedded store on disk. Listings print tables, or JSON with --output json."
+        ),
     )
     oci.set_defaults(func=lambda args: (oci.print_help(sys.stderr), 2)[1])
     sub = oci.add_subparsers(dest="oci_command", metavar="COMMAND")
