@@ -154,6 +154,28 @@ def test_token_expiring_mid_chunked_upload_is_renewed_and_the_upload_goes_on(tok
     assert fetch_bytes(target, desc) == data
 
 
+def test_401_on_a_streamed_upload_renews_the_token_and_restarts_the_upload(token_registry, tokens):
+    refused = []
+
+    def rule(request):
+        if request.method == "PUT" and "/blobs/uploads/" in request.url and not refused:
+            refused.append(1)  # as if the token expired between POST and PUT
+            challenge = f'Bearer realm="{tokens.realm}",service="{tokens.service}",error="invalid_token"'
+            return fake_response(
+                request, 401, {"WWW-Authenticate": challenge, "Docker-Distribution-Api-Version": "registry/2.0"}
+            )
+        return None
+
+    session, adapter = fault_session(rule)
+    target = remote(token_registry.host, user("alice"), session=session).repository(unique())
+    data = os.urandom(5000)
+    desc = Descriptor.of(LAYER_TYPE, data)
+    target.push(desc, iter([data[:2000], data[2000:]]))
+    assert len([s for s in adapter.seen if s[0] == "POST"]) == 2
+    assert len(tokens.issued) == 2
+    assert fetch_bytes(target, desc) == data
+
+
 def test_mount_asks_for_both_repositories(token_registry, tokens):
     storage = remote(token_registry.host, user("alice"))
     source, dest = storage.repository(unique("src")), storage.repository(unique("dst"))

@@ -597,3 +597,32 @@ def test_errors_are_provisioning_errors_with_request_details(registry):
         target.push(md, [manifest])
     assert isinstance(err.value, ProvisioningError)
     assert err.value.codes == ("MANIFEST_INVALID",) and err.value.method == "PUT" and err.value.status == 400
+
+
+def test_graph_copy_pushes_mounts_and_pulls_through_the_remote_store(registry, tmp_path):
+    from provisioning.oci.copy import copy
+    from provisioning.oci.layout import LayoutStorage
+    from provisioning.oci.memory import MemoryStorage
+
+    source = MemoryStorage().repository("ns/ext")
+    blobs, md, manifest = build_artifact(layer=os.urandom(40 * KiB))
+    for desc, data in blobs:
+        source.push(desc, [data])
+    source.push(md, [manifest])
+    source.tag(md, "1.0.0")
+    session, adapter = fault_session()
+    remote = storage(registry.host, session=session, chunk_threshold=16 * KiB, chunk_size=8 * KiB)
+    first = remote.repository(unique("copy"))
+    copy(source, "1.0.0", first)
+    assert first.resolve("1.0.0") == md
+    heads = methods(adapter, "HEAD", "/blobs/")
+    assert len(heads) == 2  # copy's check is the only one per blob
+    adapter.seen.clear()
+    assert copy(source, "1.0.0", first).up_to_date
+    assert len(adapter.seen) == 1  # a no-change republish costs one request
+    second = remote.repository(unique("mirror"))
+    result = copy(first, "1.0.0", second)
+    assert result.mounted == 2 and second.resolve("1.0.0") == md
+    pulled = LayoutStorage(tmp_path / "layout").repository("ns/ext")
+    copy(second, "1.0.0", pulled)
+    assert fetch_bytes(pulled, blobs[1][0]) == blobs[1][1]

@@ -725,19 +725,26 @@ class RemoteStorage:
 
 
 class RemoteTarget:
-    """One repository of a registry, speaking the ``Target`` protocol (plus mount, delete, referrers)."""
+    """One repository of a registry, speaking the ``Target`` protocol (plus mount, delete, referrers).
 
-    # A failed upload restarts from scratch, so copy() hands us content that can be read again.
-    needs_rereadable = True
+    ``push`` takes one-shot streams: what it must be able to send again (an upload restarted
+    after a fault) it spools as it streams, so copy() need not read a blob whole beforehand.
+    """
 
     def __init__(self, storage: RemoteStorage, name: str) -> None:
         self.storage = storage
         self.name = name
         self._pull = (repository_scope(name, "pull"),)
         self._push = (repository_scope(name, "pull", "push"),)
+        self._absent: set[str] = set()  # blobs exists() just found missing: push skips its own check
 
     def __repr__(self) -> str:
         return f"RemoteTarget({self.storage.registry_host}/{self.name})"
+
+    @property
+    def registry_host(self) -> str:
+        """Targets with the same host may mount blobs from each other (copy() checks this)."""
+        return self.storage.registry_host
 
     def _path(self, kind: str, ref: str) -> str:
         return f"/v2/{self.name}/{kind}/{ref}"
@@ -750,7 +757,10 @@ class RemoteTarget:
 
     # -- read --------------------------------------------------------------------------------------
     def exists(self, desc: Descriptor) -> bool:
-        return self._head(desc, self._pull)
+        found = self._head(desc, self._pull)
+        if not found and not desc.is_manifest:
+            self._absent.add(desc.digest)
+        return found
 
     def _head(self, desc: Descriptor, scopes: Sequence[str]) -> bool:
         resp = self.storage.request(
@@ -1014,7 +1024,9 @@ class RemoteTarget:
 
     # -- blob upload -------------------------------------------------------------------------------
     def _push_blob(self, desc: Descriptor, content: Iterable[bytes]) -> None:
-        if self._head(desc, self._push):
+        if desc.digest in self._absent:
+            self._absent.discard(desc.digest)  # copy() asked a moment ago: no second HEAD
+        elif self._head(desc, self._push):
             return
         storage = self.storage
         caps = storage.capabilities
