@@ -154,6 +154,11 @@ class RegistryAuth:
                 self._resolved = True
             return self._credentials
 
+    @property
+    def known_credentials(self) -> Credentials | None:
+        """The credentials if they were already looked up (messages must not run credential helpers)."""
+        return self._credentials if self._resolved else None
+
     def set_credentials(self, credentials: Credentials | None) -> None:
         """Use other credentials from now on (``oci login`` checks new ones this way)."""
         with self._lock:

@@ -514,7 +514,7 @@ class RemoteStorage:
         codes, detail = _error_details(resp)
         said = f" (the registry said: {detail})" if detail else ""
         kw: dict[str, Any] = {"method": method, "url": url, "status": status, "codes": codes}
-        creds = self.auth.credentials
+        creds = self.auth.known_credentials
         who = creds.describe() if creds else "anonymous access"
         repo = self._repository_of(url, scopes)
         action = {"GET": "pull from", "HEAD": "pull from", "DELETE": "delete from"}.get(method, "push to")
@@ -710,7 +710,7 @@ class RemoteStorage:
             kw = {"method": "GET", "url": resp.url, "status": resp.status_code, "codes": codes}
         hint = (
             f"; if it lists repositories to logged-in users, run `provisioning oci login {host}`"
-            if self.auth.credentials is None
+            if self.auth.known_credentials is None
             else ""
         )
         return RegistryError(
