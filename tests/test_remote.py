@@ -626,3 +626,22 @@ def test_graph_copy_pushes_mounts_and_pulls_through_the_remote_store(registry, t
     pulled = LayoutStorage(tmp_path / "layout").repository("ns/ext")
     copy(second, "1.0.0", pulled)
     assert fetch_bytes(pulled, blobs[1][0]) == blobs[1][1]
+
+
+def test_resolve_falls_back_to_get_when_head_lacks_the_digest(registry):
+    target = storage(registry.host).repository(unique())
+    md, _, _ = push_artifact(target, "1.0.0")
+
+    def strip(request):
+        if request.method == "HEAD":
+
+            def without_digest(resp):
+                del resp.headers["Docker-Content-Digest"]
+                return resp
+
+            return without_digest
+        return None
+
+    session, adapter = fault_session(strip)
+    assert storage(registry.host, session=session).repository(target.name).resolve("1.0.0") == md
+    assert methods(adapter, "GET", "/manifests/1.0.0")
