@@ -917,9 +917,14 @@ class RemoteTarget:
             caps.mount = True
             return True
         self._cancel(self._location(resp))
-        if caps.mount is None and self.storage.repository(from_repository).exists(desc):
-            caps.mount = False  # the blob was there to mount and the registry did not: it cannot
-            log.info("%s does not mount blobs across repositories; uploading instead", self.storage.registry_host)
+        if caps.mount is None:
+            try:
+                there = self.storage.repository(from_repository).exists(desc)
+            except ProvisioningError:  # no pull permission on the source: we learnt nothing
+                there = False
+            if there:
+                caps.mount = False  # the blob was there to mount and the registry did not: it cannot
+                log.info("%s does not mount blobs across repositories; uploading", self.storage.registry_host)
         return False
 
     def _read_manifest(self, desc: Descriptor, content: Iterable[bytes]) -> bytes:
