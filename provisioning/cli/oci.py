@@ -398,6 +398,7 @@ def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False
 def safe_extract(archive: Path, into: Path) -> int:
     """Extract plain files and folders only; refuse absolute paths, ``..``, links and devices."""
     into.mkdir(parents=True)
+    made: set[Path] = {into}
     count = 0
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -408,14 +409,18 @@ def safe_extract(archive: Path, into: Path) -> int:
                     raise UnsafeArchive(f"refusing archive member {name!r}: it would land outside the target folder")
                 path = into.joinpath(*parts)
                 if member.isdir():
-                    path.mkdir(parents=True, exist_ok=True)
+                    if path not in made:
+                        path.mkdir(parents=True, exist_ok=True)
+                        made.add(path)
                     continue
                 if not member.isfile():
                     raise UnsafeArchive(
                         f"refusing archive member {name!r}: only plain files and folders are allowed, "
                         "not links or devices"
                     )
-                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
                 src = tar.extractfile(member)
                 assert src is not None
                 with src, open(path, "wb") as out:
