@@ -125,7 +125,7 @@ def record_result(ctx: PipelineContext, result: PublishResult) -> None:
 def publish_tasks(ctx: PipelineContext):
     known = _known(ctx)
     s = ctx.settings
-    destination = {"registry": s.registry, "namespace": s.namespace, "force": ctx.force}
+    destination = {"registry": s.registry, "namespace": s.namespace}
     try:
         selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
     except ProvisioningError as exc:
