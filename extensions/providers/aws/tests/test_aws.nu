@@ -1,5 +1,5 @@
 # Tests of the aws provider scripts' pure helpers: `nu tests/test_aws.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [aws-arch installer-url installer-args]
 use ../scripts/check.nu [parse-version]
 

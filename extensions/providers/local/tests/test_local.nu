@@ -1,5 +1,5 @@
 # Tests of the local provider scripts' pure helpers: `nu tests/test_local.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [ssh-package pick-manager]
 use ../scripts/check.nu [ssh-args normalize-inventory]
 

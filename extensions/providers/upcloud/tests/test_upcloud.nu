@@ -1,5 +1,5 @@
 # Tests of the upcloud provider scripts' pure helpers: `nu tests/test_upcloud.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch release-url]
 use ../scripts/check.nu [parse-version parse-credentials]
 

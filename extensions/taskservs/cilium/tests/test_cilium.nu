@@ -1,5 +1,5 @@
 # Tests of the cilium scripts' pure helpers: `nu tests/test_cilium.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch cli-url helm-args]
 use ../scripts/configure.nu [helm-values]
 use ../scripts/check.nu [unhealthy]

@@ -1,5 +1,5 @@
 # Tests of the containerd scripts' pure helpers: `nu tests/test_containerd.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch release-urls host-settings]
 use ../scripts/configure.nu [default-settings build-config]
 use ../scripts/check.nu [parse-version version-at-least]

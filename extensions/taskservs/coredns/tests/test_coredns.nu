@@ -1,5 +1,5 @@
 # Tests of the coredns scripts' pure helpers: `nu tests/test_coredns.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [apply-steps]
 use ../scripts/configure.nu [corefile]
 use ../scripts/check.nu [replica-status dig-args]

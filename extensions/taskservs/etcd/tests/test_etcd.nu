@@ -1,5 +1,5 @@
 # Tests of the etcd scripts' pure helpers: `nu tests/test_etcd.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch release]
 use ../scripts/configure.nu [initial-cluster build-config]
 use ../scripts/check.nu [parse-version etcdctl-flags]

@@ -1,5 +1,5 @@
 # Tests of the helm scripts' pure helpers: `nu tests/test_helm.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch release]
 use ../scripts/configure.nu [source-command]
 use ../scripts/check.nu [parse-version version-at-least]

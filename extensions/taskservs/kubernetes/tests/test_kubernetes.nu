@@ -1,5 +1,5 @@
 # Tests of the kubernetes scripts' pure helpers: `nu tests/test_kubernetes.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch binary-url preflight-steps]
 use ../scripts/configure.nu [kubeadm-command skip-phases kubeconfig-target]
 use ../scripts/check.nu [parse-version not-ready]

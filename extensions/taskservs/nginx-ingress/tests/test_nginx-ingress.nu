@@ -1,5 +1,5 @@
 # Tests of the nginx-ingress scripts' pure helpers: `nu tests/test_nginx-ingress.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [helm-args]
 use ../scripts/configure.nu [helm-values]
 use ../scripts/check.nu [external-address]

@@ -1,5 +1,5 @@
 # Tests of the postgres scripts' pure helpers: `nu tests/test_postgres.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [package-names pick-manager]
 use ../scripts/configure.nu [hba-line conf-overrides create-database-sql]
 use ../scripts/check.nu [parse-version isready-status]

@@ -1,5 +1,5 @@
 # Tests of the prometheus scripts' pure helpers: `nu tests/test_prometheus.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch release]
 use ../scripts/configure.nu [build-config server-flags]
 use ../scripts/check.nu [down-targets]

@@ -1,5 +1,5 @@
 # Tests of the redis scripts' pure helpers: `nu tests/test_redis.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [layout sysctls]
 use ../scripts/configure.nu [conf-lines]
 use ../scripts/check.nu [parse-info]
