@@ -1,0 +1,652 @@
+"""Publish benchmark: ``doit publish`` side by side with an oras-py pipeline, one loopback registry.
+
+    python benchmarks/publish.py [--count 200] [--seed-sample 20] [--json OUT.json] [--keep]
+
+One run generates N realistic extensions (benchmarks/generate.py) into a git repository, starts
+one CNCF distribution registry (Debian's ``docker-registry``) on 127.0.0.1 with its access log
+on, and measures, each phase in a fresh ``git clone`` (new mtimes, no doit database) unless
+said otherwise:
+
+1. first publish of all N: ``doit -n 2 publish`` vs the oras-py pipeline (tarfile + one
+   ``OrasClient.push`` per extension, one process) and an idealised client (package on one
+   core, then push with 8 threads); plus validation alone (``doit -n 2 validate test``), to
+   tell validation from packaging and pushing;
+2. no-change republish from a fresh clone;
+3. no-change republish with the doit database warm (same clone as 2, run again);
+4. republish after 5% of the extensions changed (patch version bumped in manifest.yaml and
+   kcl.mod, a script edited, committed, fresh clone); oras-py re-packages and re-pushes all.
+
+Plus the seed's way: one ``provisioning oci push PATH NAME VERSION`` process per extension over
+a sample, extrapolated to N. HTTP requests are counted from the registry's access log (one
+line per request), between the start and end of each measured command. Every tool gets its
+own namespace, so nobody sees another's blobs. Only 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+
+CONFIG_TYPE = "application/vnd.provisioning.extension.config.v1+json"
+LAYER_TYPE = "application/vnd.provisioning.extension.content.v1.tar+gzip"
+ARTIFACT_TYPE = "application/vnd.provisioning.extension.v1"
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+GIT_DATE = "2026-01-15T12:00:00+00:00"
+LOAD_WARNING = 1.5  # 1-minute load average above which other processes were competing
+ACCESS_LINE = re.compile(r'^\S+ - \S+ \[[^\]]+\] "([A-Z]+) (\S+) HTTP/[\d.]+" (\d{3}) ')
+
+
+# ------------------------------------------------------------------------------------------- registry
+
+
+class Registry:
+    """One loopback docker-registry with its access log on; counts requests between marks."""
+
+    def __init__(self, root: Path) -> None:
+        from tests.registry_server import RegistryServer
+
+        self.server = RegistryServer(root, extra_config={"log": {"level": "error", "accesslog": {"disabled": False}}})
+        self.log = root / "registry.log"
+
+    def __enter__(self) -> Registry:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    def mark(self) -> int:
+        return self.log.stat().st_size
+
+    def requests_since(self, mark: int) -> Counter[str]:
+        """Requests logged since ``mark``, by ``METHOD kind status`` (kind: manifests, blobs, uploads, …)."""
+        time.sleep(0.05)  # the registry writes the log line after the response
+        with open(self.log, "rb") as fh:
+            fh.seek(mark)
+            text = fh.read().decode(errors="replace")
+        counts: Counter[str] = Counter()
+        for line in text.splitlines():
+            if m := ACCESS_LINE.match(line):
+                method, path, status = m.groups()
+                counts[f"{method} {_kind(path)} {status}"] += 1
+        return counts
+
+
+def _kind(path: str) -> str:
+    path = path.split("?", 1)[0]
+    for kind in ("/blobs/uploads/", "/manifests/", "/blobs/", "/tags/list", "/_catalog", "/referrers/"):
+        if kind in path:
+            return kind.strip("/")
+    return "ping" if path.rstrip("/") == "/v2" else "other"
+
+
+# ------------------------------------------------------------------------------------------- trees
+
+
+def git(cwd: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+        "GIT_AUTHOR_DATE": GIT_DATE,
+        "GIT_COMMITTER_DATE": GIT_DATE,
+    }
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+def make_source(path: Path, count: int, seed: int) -> list[generate.Spec]:
+    """A git repository holding ``extensions/<type>s/<name>/`` (what CI clones)."""
+    specs = generate.generate(path / "extensions", count, seed)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    git(path, "add", "-A")
+    git(path, "commit", "--quiet", "-m", "extensions")
+    return specs
+
+
+def fresh_clone(source: Path, dest: Path) -> Path:
+    """A CI checkout: new files (new mtimes), no doit database, no build folder."""
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(source), str(dest)], check=True)
+    return dest
+
+
+# ------------------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Run:
+    """One measured command: wall time, the registry requests it caused, and what it reported."""
+
+    seconds: float
+    requests: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIONING_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("SOURCE_DATE_EPOCH", None)
+    return env
+
+
+def measured(registry: Registry, label: str, func: Callable[[], dict[str, Any]]) -> Run:
+    load = os.getloadavg()[0]
+    mark = registry.mark()
+    started = time.perf_counter()
+    detail = func()
+    seconds = time.perf_counter() - started
+    counts = registry.requests_since(mark)
+    run = Run(seconds, sum(counts.values()), dict(sorted(counts.items())), {**detail, "load": load})
+    print(f"  {label:<46} {seconds:7.2f} s  {run.requests:5d} requests  (load {load:.1f})", flush=True)
+    if counts:
+        print("      " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])), flush=True)
+    return run
+
+
+def doit_command(
+    workdir: Path, clone: Path, tasks: Sequence[str], variables: dict[str, str], jobs: int, keep_going: bool = False
+) -> list[str]:
+    """``python -m doit`` (what CI runs, minus any launcher shim) on the project's dodo.py."""
+    return [
+        sys.executable,
+        "-m",
+        "doit",
+        "-f",
+        str(REPO / "dodo.py"),
+        "-d",
+        str(workdir),
+        "--db-file",
+        str(workdir / ".doit.db"),
+        *(["-n", str(jobs)] if jobs > 1 else []),
+        *(["--continue"] if keep_going else []),
+        *tasks,
+        f"extensions={clone / 'extensions'}",
+        f"build={workdir / 'build'}",
+        *(f"{k}={v}" for k, v in variables.items()),
+    ]
+
+
+def run_doit(
+    workdir: Path,
+    clone: Path,
+    tasks: Sequence[str],
+    variables: dict[str, str],
+    jobs: int,
+    log: Path,
+    allow_failure: bool = False,
+    keep_going: bool = False,
+) -> Callable[[], dict[str, Any]]:
+    """Run doit in ``workdir``; return the publish report's counts (and fail loudly if doit failed)."""
+
+    def go() -> dict[str, Any]:
+        cmd = doit_command(workdir, clone, tasks, variables, jobs, keep_going)
+        with open(log, "ab") as out:
+            out.write(("\n$ " + " ".join(cmd) + "\n").encode())
+            out.flush()
+            proc = subprocess.run(cmd, cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
+        report = workdir / "build" / "publish" / "report.json"
+        counts = json.loads(report.read_text())["counts"] if report.is_file() and "publish" in tasks else {}
+        if report.is_file():
+            report.unlink()  # the next run writes its own
+        if proc.returncode != 0:
+            if not allow_failure:
+                raise SystemExit(f"doit {' '.join(tasks)} failed (exit {proc.returncode}); see {log}")
+            print(f"  WARNING: doit {' '.join(tasks)} failed (exit {proc.returncode}); see {log}", flush=True)
+        return {"counts": counts, "exit": proc.returncode}
+
+    return go
+
+
+def run_worker(mode: str, *args: str) -> Callable[[], dict[str, Any]]:
+    """The oras-py and idealised pipelines run in their own process, as doit does."""
+
+    def go() -> dict[str, Any]:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), mode, *args],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"{mode} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    return go
+
+
+def seed_way(host: str, namespace: str, ext_dirs: list[Path], log: Path) -> Callable[[], dict[str, Any]]:
+    """One ``provisioning oci push PATH NAME VERSION`` process per extension, as the seed's scripts do."""
+    cli = shutil.which("provisioning")
+    base = [cli] if cli else [sys.executable, "-c", "import sys; from provisioning.cli import main; sys.exit(main())"]
+
+    def go() -> dict[str, Any]:
+        statuses: Counter[str] = Counter()
+        with open(log, "ab") as out:
+            for d in ext_dirs:
+                manifest = _manifest(d)
+                cmd = [*base, "oci", "push", str(d), manifest["name"], manifest["version"]]
+                cmd += ["--registry", host, "--namespace", namespace]
+                proc = subprocess.run(cmd, env=clean_env(), stdout=out, stderr=subprocess.STDOUT, cwd=d.parent)
+                statuses["ok" if proc.returncode == 0 else f"exit {proc.returncode}"] += 1
+        if set(statuses) != {"ok"}:
+            raise SystemExit(f"seed-way pushes failed: {dict(statuses)}; see {log}")
+        return {"statuses": dict(statuses)}
+
+    return go
+
+
+def _manifest(ext_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((ext_dir / "manifest.yaml").read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------------------------------- oras-py side
+
+
+def naive_package(ext_dir: Path, out_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """What a pipeline around oras-py does: tar.gz the folder (tests/ left out), config from the manifest."""
+    manifest = _manifest(ext_dir)
+    name, version = manifest["name"], manifest["version"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layer = out_dir / f"{name}-{version}.tar.gz"
+    with tarfile.open(layer, "w:gz") as tar:
+        for path in sorted(ext_dir.rglob("*")):
+            rel = path.relative_to(ext_dir)
+            if rel.parts[0] in ("tests", ".git") or path.is_dir():
+                continue
+            tar.add(path, arcname=str(rel), recursive=False)
+    config = out_dir / f"{name}-{version}.config.json"
+    config.write_text(json.dumps(manifest, sort_keys=True))
+    return layer, config, manifest
+
+
+def oras_worker(tree: str, host: str, namespace: str, out: str) -> dict[str, Any]:
+    """Package each extension with tarfile and push it with ``OrasClient.push``, one after the other."""
+    import logging
+
+    import oras.client
+
+    logging.getLogger("oras").setLevel(logging.WARNING)
+    client = oras.client.OrasClient(hostname=host, insecure=True)
+    pushed = 0
+    for ext_dir in generate.extension_dirs(Path(tree)):
+        layer, config, manifest = naive_package(ext_dir, Path(out) / ext_dir.name)
+        client.push(
+            target=f"{host}/{namespace}/{manifest['name']}:{manifest['version']}",
+            files=[f"{layer}:{LAYER_TYPE}"],
+            manifest_config=f"{config}:{CONFIG_TYPE}",
+            manifest_annotations={
+                "org.opencontainers.image.title": manifest["name"],
+                "org.opencontainers.image.version": manifest["version"],
+                "org.opencontainers.image.description": manifest["description"],
+            },
+            disable_path_validation=True,
+            quiet=True,
+        )
+        pushed += 1
+    return {"pushed": pushed}
+
+
+def ideal_worker(tree: str, host: str, namespace: str, out: str, threads: str = "8") -> dict[str, Any]:
+    """The bar for packaging + pushing: package on one core, then push everything with 8 threads.
+
+    Pushing is the minimum a client must send for a new artifact: POST + PUT per blob (config,
+    layer) and one manifest PUT; no existence checks, no retries, one session per thread.
+    """
+    import hashlib
+
+    import requests
+
+    started = time.perf_counter()
+    items = []
+    for ext_dir in generate.extension_dirs(Path(tree)):
+        layer, config, manifest = naive_package(ext_dir, Path(out) / ext_dir.name)
+        items.append((manifest, layer.read_bytes(), config.read_bytes()))
+    packaged = time.perf_counter() - started
+    local = threading.local()
+    base = f"http://{host}/v2"
+
+    def session() -> requests.Session:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+        return local.s
+
+    def upload(repo: str, data: bytes) -> dict[str, Any]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        s = session()
+        r = s.post(f"{base}/{repo}/blobs/uploads/")
+        r.raise_for_status()
+        location = r.headers["Location"]
+        url = location if location.startswith("http") else f"http://{host}{location}"
+        r = s.put(url, params={"digest": digest}, data=data, headers={"Content-Type": "application/octet-stream"})
+        r.raise_for_status()
+        return {"digest": digest, "size": len(data)}
+
+    def push(item: tuple[dict[str, Any], bytes, bytes]) -> None:
+        manifest, layer, config = item
+        repo = f"{namespace}/{manifest['name']}"
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "artifactType": ARTIFACT_TYPE,
+            "config": {"mediaType": CONFIG_TYPE, **upload(repo, config)},
+            "layers": [{"mediaType": LAYER_TYPE, **upload(repo, layer)}],
+        }
+        r = session().put(
+            f"{base}/{repo}/manifests/{manifest['version']}",
+            data=json.dumps(doc).encode(),
+            headers={"Content-Type": MANIFEST_TYPE},
+        )
+        r.raise_for_status()
+
+    with ThreadPoolExecutor(max_workers=int(threads)) as pool:
+        list(pool.map(push, items))
+    return {"pushed": len(items), "package_seconds": packaged, "push_seconds": time.perf_counter() - started - packaged}
+
+
+# ------------------------------------------------------------------------------------------- the benchmark
+
+
+@dataclass
+class Phase:
+    """One phase: every repetition of ours and of oras-py; figures are medians over repetitions."""
+
+    name: str
+    ours: list[Run] = field(default_factory=list)
+    oras: list[Run] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def median(runs: list[Run]) -> Run:
+        return sorted(runs, key=lambda r: r.seconds)[(len(runs) - 1) // 2]
+
+    @property
+    def ours_s(self) -> float:
+        return self.median(self.ours).seconds
+
+    @property
+    def oras_s(self) -> float:
+        return self.median(self.oras).seconds
+
+    @property
+    def ours_req(self) -> int:
+        return max(r.requests for r in self.ours)
+
+    @property
+    def oras_req(self) -> int:
+        return max(r.requests for r in self.oras)
+
+
+class Bench:
+    """The phases, in one run against one registry."""
+
+    def __init__(self, args: argparse.Namespace, work: Path, reg: Registry) -> None:
+        self.args, self.work, self.reg = args, work, reg
+        self.source = work / "source"
+        self.log = work / "commands.log"
+        self.runs = 0
+        self.ours_vars = {"registry": reg.host, "namespace": "bench-ours"}
+
+    def clone(self) -> tuple[Path, Path]:
+        """A fresh clone and an empty working folder (no doit database, no build folder)."""
+        self.runs += 1
+        clone = fresh_clone(self.source, self.work / f"clone-{self.runs}")
+        workdir = self.work / f"run-{self.runs}"
+        workdir.mkdir()
+        return clone, workdir
+
+    def ours(self, label: str, clone: Path, workdir: Path, tasks: Sequence[str] = ("publish",), **kw: Any) -> Run:
+        variables = self.ours_vars if "publish" in tasks else {}
+        cmd = run_doit(workdir, clone, tasks, variables, self.args.jobs, self.log, **kw)
+        return measured(self.reg, label, cmd)
+
+    def oras(self, clone: Path) -> Run:
+        self.runs += 1
+        out = str(self.work / f"oras-{self.runs}")
+        cmd = run_worker("_oras", str(clone / "extensions"), self.reg.host, "bench-oras", out)
+        return measured(self.reg, "oras-py: tarfile + OrasClient.push", cmd)
+
+    def first_publish(self) -> Phase:
+        print("1. first publish of all extensions", flush=True)
+        clone, workdir = self.clone()
+        phase = Phase("first publish")
+        phase.ours.append(self.ours(f"ours: doit -n {self.args.jobs} publish", clone, workdir))
+        phase.oras.append(self.oras(clone))
+        out = str(self.work / "ideal")
+        ideal = run_worker("_ideal", str(clone / "extensions"), self.reg.host, "bench-ideal", out)
+        phase.extra["ideal"] = measured(self.reg, "ideal: package on 1 core, push with 8 threads", ideal)
+        clone, workdir = self.clone()
+        tasks = ("validate", "test") if _has_test_task() else ("validate",)
+        phase.extra["validation"] = self.ours(
+            f"ours: doit -n {self.args.jobs} {' '.join(tasks)} (no publish)",
+            clone,
+            workdir,
+            tasks,
+            allow_failure=True,
+            keep_going=True,
+        )
+        return phase
+
+    def no_change(self) -> tuple[Phase, Phase]:
+        print("2./3. no-change republish: fresh clone (no doit database), then again with the database warm")
+        fresh, warm = Phase("no change, fresh clone"), Phase("no change, doit db warm")
+        for _ in range(self.args.repeat):
+            clone, workdir = self.clone()
+            fresh.ours.append(self.ours("ours (fresh clone)", clone, workdir))
+            warm.ours.append(self.ours("ours (same clone, database warm)", clone, workdir))
+            fresh.oras.append(self.oras(clone))
+        warm.oras = fresh.oras  # oras-py has no database: the same work again
+        return fresh, warm
+
+    def changed(self) -> Phase:
+        n_changed = max(1, round(self.args.count * self.args.changed))
+        print(f"4. {n_changed} extensions changed (patch bumped in manifest.yaml and kcl.mod, a script edited)")
+        phase = Phase(f"{self.args.changed:.0%} changed, fresh clone", extra={"changed": n_changed})
+        for i in range(self.args.repeat):
+            ext_dirs = generate.extension_dirs(self.source / "extensions")
+            for d in generate.pick_changed(ext_dirs, self.args.changed, seed=11 + i):
+                generate.change_extension(d)
+            git(self.source, "commit", "--quiet", "-am", f"release {n_changed} extensions")
+            clone, workdir = self.clone()
+            run = self.ours("ours (fresh clone)", clone, workdir)
+            published = run.detail.get("counts", {}).get("published")
+            if published != n_changed:
+                print(f"  WARNING: ours published {published}, expected {n_changed}", flush=True)
+            phase.ours.append(run)
+            phase.oras.append(self.oras(clone))
+        return phase
+
+    def seed_way(self) -> tuple[Run, Run, int]:
+        sample = self.args.seed_sample
+        print(f"5. the seed's way: one `provisioning oci push` process per extension, {sample} extensions")
+        clone, _ = self.clone()
+        dirs = generate.extension_dirs(clone / "extensions")[:sample]
+        first = measured(self.reg, "seed way: first push", seed_way(self.reg.host, "bench-seed", dirs, self.log))
+        again = measured(self.reg, "seed way: no-change push", seed_way(self.reg.host, "bench-seed", dirs, self.log))
+        return first, again, len(dirs)
+
+
+def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    n = args.count
+    print(f"generating {n} extensions ...", flush=True)
+    specs = make_source(work / "source", n, args.seed)
+    tree_files = [p for p in (work / "source" / "extensions").rglob("*") if p.is_file()]
+    tree = {
+        "extensions": n,
+        "files": len(tree_files),
+        "bytes": sum(p.stat().st_size for p in tree_files),
+        "nu_scripts": sum(1 for p in tree_files if p.parent.name == "scripts" and p.suffix == ".nu"),
+        "kcl_files": sum(1 for p in tree_files if p.parent.name == "kcl" and p.suffix == ".k"),
+        "dependency_edges": sum(len(s.dependencies) for s in specs),
+    }
+    print("  " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in tree.items()), flush=True)
+    with Registry(work / "registry") as reg:
+        bench = Bench(args, work, reg)
+        first = bench.first_publish()
+        fresh, warm = bench.no_change()
+        delta = bench.changed()
+        seed_first, seed_again, sample = bench.seed_way()
+    return report(args, [first, fresh, warm, delta], seed_first, seed_again, sample, tree)
+
+
+def _has_test_task() -> bool:
+    return (REPO / "provisioning" / "testing.py").is_file() or (REPO / "provisioning" / "testing").is_dir()
+
+
+def report(
+    args: argparse.Namespace, phases: list[Phase], seed_first: Run, seed_again: Run, sample: int, tree: dict[str, int]
+) -> dict[str, Any]:
+    n = args.count
+    print()
+    print(f"N = {n} extensions; times: medians of {args.repeat} runs (phase 1: one run); requests: the most in any run")
+    header = (
+        f"{'phase':<26} {'ours s':>7} {'oras-py s':>9} {'ratio':>6} "
+        f"{'ours req':>8} {'per ext':>7} {'oras req':>8} {'per ext':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for p in phases:
+        ratio = p.oras_s / p.ours_s
+        print(
+            f"{p.name:<26} {p.ours_s:7.2f} {p.oras_s:9.2f} {ratio:5.1f}x "
+            f"{p.ours_req:8d} {p.ours_req / n:7.2f} {p.oras_req:8d} {p.oras_req / n:7.2f}"
+        )
+        rows.append(
+            {
+                "phase": p.name,
+                "ours_seconds": p.ours_s,
+                "oras_seconds": p.oras_s,
+                "ratio": ratio,
+                "ours_requests": p.ours_req,
+                "oras_requests": p.oras_req,
+                "ours_runs": [asdict(r) for r in p.ours],
+                "oras_runs": [asdict(r) for r in p.oras],
+                "extra": {k: asdict(v) if isinstance(v, Run) else v for k, v in p.extra.items()},
+            }
+        )
+    first, fresh, warm, delta = phases
+    ideal, validation = first.extra["ideal"], first.extra["validation"]
+    scale = n / sample
+    seed_first_n, seed_again_n = seed_first.seconds * scale, seed_again.seconds * scale
+    after = first.ours_s - validation.seconds
+    ip, ipush = ideal.detail.get("package_seconds", 0.0), ideal.detail.get("push_seconds", 0.0)
+    print()
+    print(
+        f"ideal client, first publish: {ideal.seconds:.2f} s (package {ip:.2f} s on one core, push {ipush:.2f} s "
+        f"with 8 threads), {ideal.requests} requests ({ideal.requests / n:.2f} per extension)"
+    )
+    print(f"ours, validation and tests alone (doit validate test, fresh clone): {validation.seconds:.2f} s")
+    print(f"ours, first publish minus validation and tests: {after:.2f} s (an estimate: two separate runs)")
+    print(
+        f"seed's way, {sample} extensions measured and EXTRAPOLATED to {n}: first push {seed_first_n:.1f} s, "
+        f"no-change push {seed_again_n:.1f} s ({seed_again.requests / sample:.2f} requests per extension)"
+    )
+    targets = [
+        ("no change, fresh clone: >= 3x faster than oras-py", fresh.oras_s / fresh.ours_s >= 3,
+         f"{fresh.oras_s / fresh.ours_s:.1f}x"),
+        ("no change, fresh clone: <= 1.1 requests per extension", fresh.ours_req / n <= 1.1,
+         f"{fresh.ours_req / n:.2f}"),
+        (f"{args.changed:.0%} changed: >= 2x faster than oras-py", delta.oras_s / delta.ours_s >= 2,
+         f"{delta.oras_s / delta.ours_s:.1f}x"),
+        ("no change, doit database warm: < 1 s", warm.ours_s < 1.0, f"{warm.ours_s:.2f} s"),
+        ("first publish, after validation: no slower than the ideal client", after <= ideal.seconds,
+         f"{after:.2f} s vs {ideal.seconds:.2f} s"),
+        ("no change: >= 10x faster than the seed's way (extrapolated)", seed_again_n / fresh.ours_s >= 10,
+         f"{seed_again_n / fresh.ours_s:.1f}x"),
+    ]  # fmt: skip
+    print()
+    for text, ok, value in targets:
+        print(f"  [{'met' if ok else 'NOT met':>7}] {text}: {value}")
+    loads = [r.detail.get("load", 0.0) for p in phases for r in p.ours + p.oras]
+    if max(loads, default=0.0) > LOAD_WARNING:
+        print(
+            f"\nWARNING: the machine was busy (1-minute load average up to {max(loads):.1f} on "
+            f"{os.cpu_count()} cores before some runs): other processes competed, figures are noisy"
+        )
+    return {
+        "count": n,
+        "repeat": args.repeat,
+        "jobs": args.jobs,
+        "tree": tree,
+        "phases": rows,
+        "seed_way": {
+            "sample": sample,
+            "first": asdict(seed_first),
+            "no_change": asdict(seed_again),
+            "extrapolated_first_seconds": seed_first_n,
+            "extrapolated_no_change_seconds": seed_again_n,
+        },
+        "validation_seconds": validation.seconds,
+        "ideal": asdict(ideal),
+        "targets": [{"target": t, "met": ok, "value": v} for t, ok, v in targets],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in WORKERS:
+        print(json.dumps(WORKERS[argv[0]](*argv[1:])))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200, help="extensions to generate (default 200)")
+    parser.add_argument("--seed", type=int, default=7, help="generator seed")
+    parser.add_argument("--jobs", type=int, default=2, help="doit -n (default 2, one per core)")
+    parser.add_argument("--changed", type=float, default=0.05, help="fraction changed in phase 4 (default 0.05)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of phases 2-4 (median reported; default 3)")
+    parser.add_argument("--seed-sample", type=int, default=20, help="extensions pushed the seed's way (default 20)")
+    parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args(argv)
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=False)
+        work = args.workdir.resolve()
+    else:
+        work = Path(tempfile.mkdtemp(prefix="publish-bench-"))
+    try:
+        result = benchmark(args, work)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+    finally:
+        if args.keep or args.workdir:
+            print(f"\nkept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+WORKERS: dict[str, Callable[..., dict[str, Any]]] = {"_oras": oras_worker, "_ideal": ideal_worker}
+
+if __name__ == "__main__":
+    sys.exit(main())
