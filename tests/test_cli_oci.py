@@ -608,3 +608,30 @@ def test_interop_skopeo_reads_our_copy_and_we_pull_what_oras_pushed(published: C
     )
     code, _, err = cli("pull", "notes:1.0.0")
     assert code == 1 and "not an extension artifact" in err and "text/plain" in err
+
+
+@needs_remote
+def test_pull_of_corrupt_content_leaves_nothing_behind(env: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    import provisioning.cli.oci as oci_cli
+
+    store = env / "embedded"
+    cli = Cli(capsys, str(store), "provisioning-extensions")
+    assert cli("push", str(make_extension(env / "src", "redis", "1.0.0")))[0] == 0
+    info = cli.json("inspect", "redis:1.0.0")
+    layer = store / "provisioning-extensions" / "redis" / "blobs" / "sha256" / info["layers"][0]["digest"][7:]
+
+    monkeypatch.setattr(oci_cli, "_MEMORY_LIMIT", 0)  # the large-layer path: spooled to a temp file
+    assert cli("pull", "redis:1.0.0", "--dest", str(env / "ok"))[0] == 0
+    assert (env / "ok" / "manifest.yaml").is_file()
+
+    layer.chmod(0o644)
+    layer.write_bytes(layer.read_bytes()[:-10] + b"0123456789")
+    for limit in (0, 16 << 20):
+        monkeypatch.setattr(oci_cli, "_MEMORY_LIMIT", limit)
+        code, _, err = cli("pull", "redis:1.0.0", "--dest", str(env / "bad"))
+        assert code == 1 and "does not match" in err
+        assert not (env / "bad").exists()
+        assert not [p for p in env.iterdir() if p.name.startswith(".bad.")]
+    # a failed pull over an existing folder keeps the old content
+    code, _, _ = cli("pull", "redis:1.0.0", "--dest", str(env / "ok"), "--force")
+    assert code == 1 and (env / "ok" / "manifest.yaml").is_file()

@@ -14,6 +14,8 @@ import argparse
 import contextlib
 import functools
 import getpass
+import gzip
+import io
 import json
 import os
 import re
@@ -21,11 +23,12 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UnsafeArchive, UsageError
 from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor
@@ -50,6 +53,7 @@ TYPE_ANNOTATION = "io.provisioning.extension.type"
 _SPECIAL_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\..*)?$")
 _BARE_HOST = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9a-fA-F:]+\])(:\d+)?$")
 _PROGRESS_MIN_BYTES = 1 << 20
+_MEMORY_LIMIT = 16 << 20  # layers up to this size are extracted from memory
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
@@ -372,64 +376,80 @@ def _content_layer(ref: Reference, doc: dict[str, Any]) -> Descriptor:
 
 
 def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False, label: str = "") -> int:
-    """Stream the layer (verified) to a temp file, extract it safely beside ``dest``, then rename into place."""
+    """Fetch the layer (verified while streaming), extract it safely beside ``dest``, then rename into place.
+
+    Nothing lands in ``dest`` unless the whole layer matched its digest and extracted cleanly; a
+    replaced ``dest`` is swapped out only at the end.
+    """
     dest = dest.absolute()
     if dest.exists() and not (dest.is_dir() and not any(dest.iterdir())) and not force:
         raise ProvisioningError(f"{dest} already exists: choose another --dest, or pass --force to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    # small layers (extensions are) stay in memory; large ones spool to an anonymous temp file
+    spool: IO[bytes] = io.BytesIO() if layer.size <= _MEMORY_LIMIT else tempfile.TemporaryFile(dir=dest.parent)
+    tree = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
     try:
-        archive = work / "layer.tar.gz"
-        with open(archive, "wb") as fh, progress(layer.size, f"pull {label}") as advance:
-            for chunk in target.fetch(layer):  # the store verifies size and digest before the last chunk
-                fh.write(chunk)
+        with spool, progress(layer.size, f"pull {label}") as advance:
+            for chunk in target.fetch(layer):  # the store raises DigestMismatch before the last chunk
+                spool.write(chunk)
                 advance(len(chunk))
-        tree = work / "tree"
-        files = safe_extract(archive, tree)
+            spool.seek(0)
+            files = safe_extract(spool, tree, create=False)
         if dest.exists():
-            old = work / "old"
-            os.replace(dest, old)
-        os.replace(tree, dest)
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.replace(dest, old / "tree")
+            os.replace(tree, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tree, dest)
         return files
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if tree.exists():
+            shutil.rmtree(tree, ignore_errors=True)
 
 
-def safe_extract(archive: Path, into: Path) -> int:
+def safe_extract(archive: Path | IO[bytes], into: Path, *, create: bool = True) -> int:
     """Extract plain files and folders only; refuse absolute paths, ``..``, links and devices."""
-    into.mkdir(parents=True)
+    if create:
+        into.mkdir(parents=True)
     made: set[Path] = {into}
     count = 0
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        tar = (
+            tarfile.open(fileobj=archive, mode="r:gz")
+            if hasattr(archive, "read")
+            else tarfile.open(archive, mode="r:gz")  # type: ignore[arg-type]
+        )
+        with tar:
             for member in tar:
                 name = member.name
                 parts = PurePosixPath(name).parts
                 if name.startswith("/") or "\\" in name or ".." in parts or not parts or ":" in parts[0]:
                     raise UnsafeArchive(f"refusing archive member {name!r}: it would land outside the target folder")
                 path = into.joinpath(*parts)
-                if member.isdir():
-                    if path not in made:
-                        path.mkdir(parents=True, exist_ok=True)
-                        made.add(path)
-                    continue
-                if not member.isfile():
+                if not (member.isdir() or member.isfile()):
                     raise UnsafeArchive(
                         f"refusing archive member {name!r}: only plain files and folders are allowed, "
                         "not links or devices"
                     )
-                if path.parent not in made:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(path.parent)
-                src = tar.extractfile(member)
-                assert src is not None
-                with src, open(path, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                os.chmod(path, 0o755 if member.mode & 0o111 else 0o644)
+                folder = path if member.isdir() else path.parent
+                try:
+                    if folder not in made:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        made.add(folder)
+                    if member.isdir():
+                        continue
+                    src = tar.extractfile(member)
+                    assert src is not None
+                    with src, open(path, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                    os.chmod(path, 0o755 if member.mode & 0o111 else 0o644)
+                except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile):
+                    raise
+                except OSError as exc:
+                    raise ProvisioningError(f"cannot write {path}: {exc.strerror or exc}") from exc
                 count += 1
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, UnsafeArchive):
-            raise
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise UnsafeArchive(f"the artifact's content is not a readable tar.gz archive: {exc}") from exc
     return count
 
