@@ -7,6 +7,7 @@
     doit publish registry=localhost:5000 namespace=provisioning-extensions
     doit -n 2 publish               # in parallel
     doit publish tag=taskservs/kubernetes/v1.28.0   # a release tag: exactly that extension
+    doit resolve install            # the workspace in $PROVISIONING_WORKSPACE (default ./workspace)
 
 Settings also come from PROVISIONING_REGISTRY, PROVISIONING_NAMESPACE, PROVISIONING_EXTENSIONS
 and config/provisioning.yaml. See provisioning/tasks/ for the task creators.
@@ -15,6 +16,7 @@ and config/provisioning.yaml. See provisioning/tasks/ for the task creators.
 from provisioning.tasks.context import pipeline_context
 from provisioning.tasks.extensions import package_tasks, publish_tasks, test_tasks, validate_tasks
 from provisioning.tasks.report import PublishReporter
+from provisioning.tasks.workspace import task_install, task_resolve  # noqa: F401 (doit finds them by name)
 
 DOIT_CONFIG = {
     "default_tasks": ["publish"],
