@@ -409,19 +409,33 @@ def check(root: Path, ext_dirs: Iterable[Path] | None = None) -> list[str]:
     return problems
 
 
+def run_tests(root: Path) -> list[str]:
+    """Each extension's own tests, run by the project's test runner (``provisioning test extension``)."""
+    sys.path.insert(0, str(ROOT))
+    from provisioning.testing import run_extension_tests
+
+    failures = []
+    for d in extension_dirs(root):
+        report = run_extension_tests(d)
+        if not report.ok or not report.cases:
+            failures.append(f"{d}: tests failed: {[(c.name, c.output) for c in report.failed] or 'no tests'}")
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to write <type>s/<name>/ into")
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--check", action="store_true", help="validate everything with the project's validator")
+    parser.add_argument("--test", action="store_true", help="run every extension's own tests (KCL and nu; slow)")
     args = parser.parse_args(argv)
     specs = generate(args.out, args.count, args.seed)
     deps = sum(len(s.dependencies) for s in specs)
     kinds = {t: sum(1 for s in specs if s.type == t) for t in ("provider", "taskserv", "cluster")}
     print(f"wrote {len(specs)} extensions to {args.out} ({kinds}, {deps} dependency edges)")
-    if args.check:
-        problems = check(args.out)
+    if args.check or args.test:
+        problems = (check(args.out) if args.check else []) + (run_tests(args.out) if args.test else [])
         for p in problems:
             print(p, file=sys.stderr)
         print(f"check: {len(problems)} problem(s)")
@@ -863,7 +877,7 @@ def main [
 }
 
 NU_TEST = """# Tests of the @NAME@ scripts' pure helpers: `nu tests/test_@NAME@.nu`
-use std assert
+use std/assert
 use ../scripts/install.nu [normalize-arch download-url]
 use ../scripts/configure.nu [default-settings merge-settings render-config]
 use ../scripts/check.nu [parse-version version-at-least]
