@@ -314,7 +314,7 @@ $in | lines | where $it != "" | each {|f|
 
 # One nu process starts in ~150 ms and parses a script in well under a millisecond, so
 # a second process only pays off for large batches.
-NU_SPLIT_THRESHOLD = 300
+NU_SPLIT_THRESHOLD = 100
 # Locating errors costs one `nu --ide-check` per failing file: bounded.
 NU_MAX_LOCATED = 16
 NU_TIMEOUT = 300
