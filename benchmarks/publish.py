@@ -494,6 +494,34 @@ class Bench:
         again = measured(self.reg, "seed way: no-change push", seed_way(self.reg.host, "bench-seed", dirs, self.log))
         return first, again, len(dirs)
 
+    def profile(self, out: Path) -> None:
+        """pyinstrument text reports of ours, serial (``-n 1``: the profiler sees one process)."""
+        out = out.resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"profiles (serial, pyinstrument) -> {out}", flush=True)
+        clone, workdir = self.clone()
+        self._profiled(out / "no-change-fresh-clone.txt", clone, workdir, self.ours_vars)
+        self._profiled(out / "no-change-warm-database.txt", clone, workdir, self.ours_vars)
+        clone, workdir = self.clone()
+        subset = generate.extension_dirs(clone / "extensions")[:PROFILE_FIRST]
+        for d in generate.extension_dirs(clone / "extensions"):
+            if d not in subset:
+                shutil.rmtree(d)
+        first_vars = {**self.ours_vars, "namespace": "bench-profile"}
+        self._profiled(out / f"first-publish-{len(subset)}-extensions.txt", clone, workdir, first_vars)
+
+    def _profiled(self, report: Path, clone: Path, workdir: Path, variables: dict[str, str]) -> None:
+        cmd = doit_command(workdir, clone, ["publish"], variables, 1)
+        cmd[1:3] = ["-m", "pyinstrument", "-r", "text", "-o", str(report), "-m", "doit"]
+        started = time.perf_counter()
+        with open(self.log, "ab") as log:
+            proc = subprocess.run(cmd, cwd=workdir, env=clean_env(), stdout=log, stderr=subprocess.STDOUT)
+        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+        print(f"  {report.name}: {time.perf_counter() - started:.2f} s under the profiler ({status})", flush=True)
+
+
+PROFILE_FIRST = 20
+
 
 def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     n = args.count
@@ -515,6 +543,8 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         fresh, warm = bench.no_change()
         delta = bench.changed()
         seed_first, seed_again, sample = bench.seed_way()
+        if args.profile:
+            bench.profile(args.profile)
     return report(args, [first, fresh, warm, delta], seed_first, seed_again, sample, tree)
 
 
@@ -627,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="also write pyinstrument profiles of ours here")
     args = parser.parse_args(argv)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=False)
