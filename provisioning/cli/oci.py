@@ -45,9 +45,7 @@ from ..oci.reference import (
 from ..settings import RegistrySettings, registry_settings
 
 TITLE = "org.opencontainers.image.title"
-VERSION = "org.opencontainers.image.version"
 DESCRIPTION = "org.opencontainers.image.description"
-CREATED = "org.opencontainers.image.created"
 TYPE_ANNOTATION = "io.provisioning.extension.type"
 # tags that are not versions: referrers fallback (``sha256-<hex>``) and cosign's ``.sig``/``.att``
 _SPECIAL_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\..*)?$")
@@ -782,7 +780,7 @@ def parse_destination(text: str, src: Reference, settings: RegistrySettings) -> 
 
 @_translate
 def cmd_copy(args: argparse.Namespace) -> int:
-    from ..oci.copy import copy
+    from ..oci.copy import copy_graph
 
     ctx = Context.from_args(args)
     src = ctx.ref(args.src)
@@ -793,8 +791,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
     dst_target = ctx.target(dst)
     total = desc.size + sum(c.size for c in _children(doc))
     with progress(total, f"copy {src.name}") as advance:
-        result = copy(
-            src_target, src.reference, CountingTarget(dst_target, advance), dst.tag, concurrency=args.concurrency
+        # the root is already resolved: copy its graph (only what the destination lacks) and tag it
+        result = copy_graph(
+            src_target, CountingTarget(dst_target, advance), desc, tag=dst.tag, concurrency=args.concurrency
         )
     shown_dst = display_ref(dst, dst.tag) if dst.tag else f"{dst}@{desc.digest}"
     if args.output == "json":
