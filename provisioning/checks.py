@@ -8,6 +8,7 @@ run is parsed by one or two ``nu`` processes instead of one process per script.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -86,9 +87,14 @@ def compile_kcl(ext_dir: Path) -> list[str]:
     files = kcl_sources(ext_dir)
     if not files:
         return [f"{ext_dir / 'kcl'}: no .k files to compile"]
-    return format_kcl_diagnostics(
+    key = _kcl_cache_key(ext_dir, files)
+    if key is not None and key in _KCL_RESULTS:
+        return list(_KCL_RESULTS[key])
+    messages = format_kcl_diagnostics(
         _exec_kcl(work_dir=(ext_dir / "kcl").resolve(), files=[f.resolve() for f in files], extra_pkgs={})
     )
+    _remember(key, messages)
+    return messages
 
 
 def compile_kcl_many(ext_dirs: Sequence[Path]) -> dict[Path, list[str]]:
@@ -100,6 +106,9 @@ def compile_kcl_many(ext_dirs: Sequence[Path]) -> dict[Path, list[str]]:
     in ``compile_kcl``. Extensions whose top level holds more than definitions and public
     values (``assert``, ``if``, private names), and any extension a failing batch points
     at, are compiled on their own, so messages are exactly ``compile_kcl``'s.
+
+    Answers are remembered by content, so a later ``compile_kcl`` of an unchanged
+    extension in the same process (or a forked worker) costs a hash, not a compile.
     """
     dirs = [Path(d) for d in ext_dirs]
     results: dict[Path, list[str]] = {}
@@ -108,12 +117,19 @@ def compile_kcl_many(ext_dirs: Sequence[Path]) -> dict[Path, list[str]]:
     for d in dirs:
         names = _kcl_public_values(d)
         (alone.append(d) if names is None else pending.append((d, names)))
+    keys = {d: _kcl_cache_key(d, kcl_sources(d)) for d, _ in pending}
+    for d, _ in pending:
+        if keys[d] in _KCL_RESULTS:
+            results[d] = list(_KCL_RESULTS[keys[d]])
+    pending = [(d, n) for d, n in pending if d not in results]
     for _attempt in range(KCL_BATCH_ATTEMPTS):
         if len(pending) < 2:
             break
         implicated = _compile_batch(pending)
         if implicated is None:  # the batch passed
-            results.update({d: [] for d, _ in pending})
+            for d, _ in pending:
+                results[d] = []
+                _remember(keys[d], [])
             pending = []
             break
         if not implicated:
@@ -124,6 +140,35 @@ def compile_kcl_many(ext_dirs: Sequence[Path]) -> dict[Path, list[str]]:
     for d in alone:
         results[d] = compile_kcl(d)
     return {d: results[d] for d in dirs}
+
+
+# compile_kcl's answers by content (sources, base package, where they are shown from).
+_KCL_RESULTS: dict[str, list[str]] = {}
+_KCL_RESULTS_MAX = 4096
+
+
+def _kcl_cache_key(ext_dir: Path, files: list[Path]) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        for f in [*files, *sorted(base_kcl_dir().glob("*.k"))]:
+            digest.update(str(f.resolve()).encode() + b"\0" + f.read_bytes() + b"\0")
+    except OSError:
+        return None
+    digest.update(f"{Path.cwd()}\0{ext_dir}".encode())
+    return digest.hexdigest()
+
+
+def clear_kcl_cache() -> None:
+    """Forget remembered compile results (tests; long-lived processes after a base upgrade)."""
+    _KCL_RESULTS.clear()
+
+
+def _remember(key: str | None, messages: list[str]) -> None:
+    if key is None:
+        return
+    if len(_KCL_RESULTS) >= _KCL_RESULTS_MAX:
+        _KCL_RESULTS.clear()
+    _KCL_RESULTS[key] = list(messages)
 
 
 # Each failing batch that points at an extension costs one more batch; past this many

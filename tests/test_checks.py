@@ -12,6 +12,7 @@ from provisioning.checks import (
     base_kcl_dir,
     check_nu,
     check_templates,
+    clear_kcl_cache,
     compile_kcl,
     compile_kcl_many,
     format_kcl_diagnostics,
@@ -135,8 +136,24 @@ def test_compile_many_gives_compile_kcls_answers(tmp_path: Path) -> None:
     v.write_text(v.read_text().replace('current = "3.5.9"', 'current = "x"'))  # failed check
     (redis / "kcl" / "private.k").write_text("_hidden = 1\nassert _hidden == 1\n")  # compiled alone
     many = compile_kcl_many(exts)
+    clear_kcl_cache()
     assert many == {e: compile_kcl(e) for e in exts}
     assert many[k8s] and many[etcd] and not many[redis] and not many[aws]
+
+
+def test_results_follow_the_content(tmp_path: Path) -> None:
+    ext = copy_extension(tmp_path, "taskservs/helm")
+    assert compile_kcl_many([ext]) == {ext: []}
+    assert compile_kcl(ext) == []
+    main = ext / "kcl" / "helm.k"
+    good = main.read_text()
+    main.write_text(good.replace('version: str = "3.13.0"', 'version: str = "2.17.0"'))
+    assert compile_kcl(ext) == []  # a schema default is only checked when instantiated
+    (ext / "kcl" / "default.k").write_text("default_helm = Helm {}\n")
+    [message] = compile_kcl(ext)
+    assert "Helm 3" in message
+    main.write_text(good)
+    assert compile_kcl(ext) == []
 
 
 def test_workspace_dependencies_check_against_the_base_schemas(tmp_path: Path) -> None:
