@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .errors import ProvisioningError, ValidationError
 
@@ -338,6 +339,33 @@ def _display_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def kcl_validate(data: Any, schema: str = "WorkspaceDependencies") -> list[str]:
+    """Check plain data (a parsed YAML section) against a base schema; one message per problem.
+
+    This is how a workspace's ``dependencies:`` section is held to the same rules as the
+    KCL code that extensions compile against (OCI sources, references, namespaces).
+    """
+    api = kcl_api()
+    code = f'import {BASE_PACKAGE}\n\nschema Checked({BASE_PACKAGE}.{schema}):\n    """{schema}"""\n'
+    args = api.ValidateCodeArgs(
+        data=json.dumps(data), code=code, schema="Checked", format="json", external_pkgs=kcl_external_pkgs()
+    )
+    try:
+        result = api.API().validate_code(args)
+    except Exception as exc:  # same bare Exception as exec_program
+        return [" ".join(strip_ansi(str(exc)).split())]
+    if result.success:
+        return []
+    messages: list[str] = []
+    for diag in parse_kcl_diagnostics(result.err_message):
+        labels = [p.label for p in diag.places if p.label and p.label != "Instance check failed"]
+        text = "; ".join(labels) or diag.text or diag.kind
+        msg = f"{schema}: {text.replace('Checked', schema)}"
+        if msg not in messages:
+            messages.append(msg)
+    return messages or [f"{schema}: {' '.join(strip_ansi(result.err_message).split())}"]
 
 
 # --------------------------------------------------------------------------- Nushell

@@ -16,6 +16,7 @@ from provisioning.checks import (
     compile_kcl,
     compile_kcl_many,
     format_kcl_diagnostics,
+    kcl_validate,
     nu_available,
     parse_kcl_diagnostics,
 )
@@ -186,6 +187,38 @@ deps = provisioning.WorkspaceDependencies {
     )
     messages = compile_kcl(tmp_path)
     assert len(messages) == 1 and "workspace.k:3:" in messages[0] and "insecure" in messages[0], messages
+
+
+SEED_DEPENDENCIES = {
+    "core": {"source": "oci://harbor.company.com/provisioning-core:v3.5.0"},
+    "extensions": {
+        "source_type": "oci",
+        "oci": {"registry": "localhost:5000", "namespace": "provisioning-extensions", "tls_enabled": False},
+        "modules": {
+            "providers": ["oci://localhost:5000/provisioning-extensions/aws:2.0.0"],
+            "taskservs": ["oci://localhost:5000/provisioning-extensions/kubernetes:1.28.0"],
+        },
+    },
+    "registry": {
+        "type": "oci",
+        "oci": {
+            "endpoint": "https://harbor.company.com",
+            "namespaces": {"extensions": "provisioning/extensions", "platform": "provisioning/platform"},
+            "tls_enabled": True,
+        },
+    },
+}
+
+
+def test_kcl_validate_plain_data() -> None:
+    assert kcl_validate(SEED_DEPENDENCIES) == []
+    bad_endpoint = {**SEED_DEPENDENCIES, "registry": {"type": "oci", "oci": {"endpoint": "local host"}}}
+    [message] = kcl_validate(bad_endpoint)
+    assert "endpoint 'local host' must be" in message
+    [message] = kcl_validate({**SEED_DEPENDENCIES, "extra": 1})
+    assert "Cannot add member 'extra' to schema 'WorkspaceDependencies'" in message
+    assert "needs an oci section" in kcl_validate({"extensions": {"source_type": "oci"}})[0]
+    assert "not a valid DNS name" in kcl_validate({"hostname": "Web_01"}, "Server")[0]
 
 
 def test_parse_kcl_diagnostics_plain_text() -> None:
