@@ -67,15 +67,16 @@ def refused_message(name: str, version: str, reference: str) -> str:
 
 
 def push_artifact(artifact: Artifact, target: Target, tag: str | None = None) -> None:
-    """Copy the artifact's graph into ``target`` (blobs the target has are skipped), tagged with its version."""
-    from .oci.copy import copy
+    """Copy the artifact's graph into ``target``, tagged with its version.
 
-    tag = tag or artifact.tag
+    Callers have just looked up the tag, so the copy starts at the blobs (each still checked first).
+    """
+    from .oci.copy import copy_graph
+
     source = MemoryStorage().repository(target.name)
     for desc, data in artifact.parts():
         source.push(desc, [data])
-    source.tag(artifact.manifest_desc, tag)
-    copy(source, tag, target, tag)
+    copy_graph(source, target, artifact.manifest_desc, tag=tag or artifact.tag, root_missing=True)
 
 
 def publish(

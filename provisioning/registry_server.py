@@ -250,6 +250,11 @@ def _write_state(pid: int, backend: str, port: int, config: Path) -> None:
     (root / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
+def _server_env() -> dict[str, str]:
+    """docker-registry reads every REGISTRY_* variable as configuration; podman's REGISTRY_AUTH_FILE would break it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
+
 def start(port: int = DEFAULT_PORT, *, timeout: float = 30.0) -> RegistryStatus:
     """Start the registry in the background and wait until it serves ``/v2/``; no-op when running."""
     current = status()
@@ -264,6 +269,7 @@ def start(port: int = DEFAULT_PORT, *, timeout: float = 30.0) -> RegistryStatus:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=root,
+            env=_server_env(),
             start_new_session=True,  # survives the command that started it, and Ctrl-C in that shell
         )
     _write_state(process.pid, backend, port, config)
@@ -286,7 +292,7 @@ def run_foreground(port: int = DEFAULT_PORT, *, timeout: float = 30.0, on_ready:
             "stop it first with `provisioning oci-registry stop`"
         )
     backend, argv, config = _prepare(port)
-    process = subprocess.Popen(argv, cwd=_dir())
+    process = subprocess.Popen(argv, cwd=_dir(), env=_server_env())
     _write_state(process.pid, backend, port, config)
     try:
         wait_ready(port, process, timeout)

@@ -6,6 +6,7 @@ Used by the test fixtures (and the benchmarks). Each instance gets a free port o
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -74,8 +75,10 @@ class RegistryServer:
         config_path.write_text(yaml.safe_dump(self.config()))
         log = open(self.root / "registry.log", "wb")  # noqa: SIM115 - closed in stop()
         self._log = log
+        # docker-registry reads every REGISTRY_* variable as configuration (REGISTRY_AUTH_FILE would break it).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+            [REGISTRY_BINARY, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT, env=env
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -163,11 +163,19 @@ def copy_graph(
     tag: str | None = None,
     concurrency: int = 4,
     on_blob: OnBlob | None = None,
+    root_missing: bool = False,
 ) -> CopyResult:
-    """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there."""
+    """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there.
+
+    ``root_missing`` says the caller already knows the destination lacks the root (publishing
+    just looked), which saves the two up-front checks; blobs are still checked one by one.
+    """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     progress = _Progress(root, on_blob)
+    if root_missing:
+        _GraphCopy(src, dst, progress, concurrency).run(root, tag)
+        return progress.result
 
     # Cheapest check first: a republish of unchanged content costs one request (resolve the tag).
     if tag is not None:
