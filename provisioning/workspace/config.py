@@ -86,10 +86,15 @@ LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 def display_path(path: Path) -> str:
     """A path as the user would type it: relative to the current folder when below it."""
+    return _display(str(path), os.getcwd())
+
+
+@lru_cache(maxsize=256)
+def _display(path: str, cwd: str) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path(cwd).resolve()))
     except ValueError:
-        return str(path)
+        return path
 
 
 def load_yaml(path: Path, text: str | None = None) -> Any:

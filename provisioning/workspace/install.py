@@ -189,36 +189,46 @@ class BlobCache:
         if not self.path(desc.digest).exists():
             self.store(desc, [data])
 
-    def ensure(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> Path:
-        """The verified cached file for ``desc``, fetching it (once, under a lock) when missing or corrupt."""
+    def ensure(
+        self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str, *, lock: bool = True
+    ) -> Path:
+        """The verified cached file for ``desc``, fetching it when missing or corrupt.
+
+        Large content is fetched under a per-digest file lock so concurrent runs download it once;
+        small content (manifests, configs) skips the lock: the verified rename is safe on its own.
+        """
         p = self.valid_path(desc)
         if p:
             return p
+        if not lock or fetch is None:
+            return self._refetch(desc, fetch, what)
+        with self._lock(desc.digest):
+            p = self.valid_path(desc)
+            if p:
+                return p
+            return self._refetch(desc, fetch, what)
+
+    def _refetch(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> Path:
         if fetch is None:
             raise DigestMismatch(
                 f"{what} ({desc.digest}) is not in the cache or the cached copy is corrupt, and no registry is "
                 "available to fetch it again; restore access to the registry and rerun"
             )
-        was_corrupt = desc.digest in self.corrupt
-        with self._lock(desc.digest):
-            p = self.valid_path(desc)
-            if p:
-                return p
-            try:
-                return self.store(desc, fetch())
-            except ProvisioningError as exc:
-                if not was_corrupt:
-                    raise
-                raise DigestMismatch(
-                    f"the cached copy of {what} ({desc.digest}) is corrupt and was discarded, and fetching it "
-                    f"again failed: {exc}"
-                ) from None
+        try:
+            return self.store(desc, fetch())
+        except ProvisioningError as exc:
+            if desc.digest not in self.corrupt:
+                raise
+            raise DigestMismatch(
+                f"the cached copy of {what} ({desc.digest}) is corrupt and was discarded, and fetching it "
+                f"again failed: {exc}"
+            ) from None
 
     def ensure_bytes(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> bytes:
         data = self.read(desc)
         if data is not None:
             return data
-        return self.ensure(desc, fetch, what).read_bytes()
+        return self._refetch(desc, fetch, what).read_bytes()
 
 
 # --------------------------------------------------------------------------- extraction

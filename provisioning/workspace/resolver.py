@@ -14,6 +14,7 @@ import difflib
 import graphlib
 import json
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +183,8 @@ class ExtensionProvider(AbstractProvider):
         self._candidates: dict[tuple[str, str, str, str], Candidate] = {}
         self._local: dict[str, Candidate] = {}
         self.too_new: dict[str, list[Candidate]] = {}  # skipped for min_provisioning_version
+        self._satisfied: dict[tuple[Any, ...], bool] = {}
+        self._deps: dict[int, list[Requirement]] = {}
         self.warnings: list[str] = []
 
     # --- where each name comes from
@@ -231,6 +234,15 @@ class ExtensionProvider(AbstractProvider):
         return lambda: self._matches(identifier, reqs, bad)
 
     def is_satisfied_by(self, requirement: Requirement, candidate: Candidate) -> bool:
+        # resolvelib re-checks every pin each round; the answer only depends on the range and the candidate
+        key = (requirement.constraint, requirement.tag, requirement.digest, id(candidate))
+        hit = self._satisfied.get(key)
+        if hit is None:
+            hit = self._satisfied[key] = self._check(requirement, candidate)
+        return hit
+
+    @staticmethod
+    def _check(requirement: Requirement, candidate: Candidate) -> bool:
         if candidate.source == "local":
             return True  # a local override wins; mismatches become warnings
         if requirement.digest:
@@ -239,13 +251,61 @@ class ExtensionProvider(AbstractProvider):
             return candidate.tag == requirement.tag
         if requirement.constraint:
             return satisfies(candidate.version, requirement.constraint)
-        return satisfies(candidate.version, "*") or True
+        return True
 
     def get_dependencies(self, candidate: Candidate) -> list[Requirement]:
-        return [
-            Requirement(dep, constraint=constraint, parent=candidate.label)
-            for dep, constraint in sorted(candidate.dependencies.items())
-        ]
+        deps = self._deps.get(id(candidate))
+        if deps is None:
+            deps = self._deps[id(candidate)] = [
+                Requirement(dep, constraint=constraint, parent=candidate.label)
+                for dep, constraint in sorted(candidate.dependencies.items())
+            ]
+        return deps
+
+    # --- a fast path for graphs that need no backtracking
+
+    def greedy(self, roots: list[Requirement]) -> tuple[dict[str, Candidate], dict[str, list[Requirement]]] | None:
+        """Pin the best candidate of each name in breadth-first order, as resolvelib would pin it.
+
+        resolvelib re-checks every pin on every round, which is quadratic in the number of
+        extensions; most workspaces need no backtracking at all. This pass uses the same
+        provider answers (best candidate first, a candidate whose dependency has no match at
+        all is skipped) and gives up (None) at the first conflict that would need backtracking;
+        the caller then runs resolvelib, which reuses everything fetched here.
+        """
+        reqs: dict[str, list[Requirement]] = {}
+        for r in roots:
+            reqs.setdefault(r.name, []).append(r)
+        pins: dict[str, Candidate] = {}
+        queue = deque(dict.fromkeys(r.name for r in roots))
+        while queue:
+            name = queue.popleft()
+            pin = pins.get(name)
+            if pin is not None:
+                if all(self.is_satisfied_by(r, pin) for r in reqs[name]):
+                    continue
+                return None
+            for cand in self._matches(name, reqs[name], set()):
+                deps = self.get_dependencies(cand)
+                ok = True
+                for d in deps:
+                    pinned = pins.get(d.name)
+                    if pinned is not None and self.is_satisfied_by(d, pinned):
+                        continue
+                    if next(self._matches(d.name, [*reqs.get(d.name, ()), d], set()), None) is None:
+                        ok = False  # no version of d fits at all: resolvelib rejects cand and tries the next
+                        break
+                    if pinned is not None:
+                        return None  # d would have to move: that is backtracking
+                if ok:
+                    pins[name] = cand
+                    for d in deps:
+                        reqs.setdefault(d.name, []).append(d)
+                        queue.append(d.name)
+                    break
+            else:
+                return None  # nothing fits: let resolvelib search (and explain)
+        return pins, reqs
 
     # --- candidates
 
@@ -486,19 +546,22 @@ def resolve(
     cache = cache or BlobCache()
     provider = ExtensionProvider(config, stores=stores, cache=cache, preferred=preferred)
     reqs = root_requirements(config)
-    try:
-        result = Resolver(provider, _Reporter()).resolve(reqs, max_rounds=MAX_ROUNDS)
-    except ResolutionImpossible as exc:
-        raise explain_impossible(provider, exc.causes) from None
-    except ResolutionTooDeep:
-        raise ResolutionError(
-            "dependency resolution gave up after too many attempts; pin the versions of the largest extensions "
-            "in the config (name@=X.Y.Z) to narrow the search"
-        ) from None
-    mapping: dict[str, Candidate] = dict(result.mapping)
-    requirers: dict[str, list[Requirement]] = {}
-    for name, crit in result.criteria.items():
-        requirers[name] = [i.requirement for i in crit.information]
+    fast = provider.greedy(reqs)
+    if fast is not None:
+        mapping, requirers = fast
+    else:
+        log.debug("the greedy pass met a conflict; backtracking with resolvelib")
+        try:
+            result = Resolver(provider, _Reporter()).resolve(reqs, max_rounds=MAX_ROUNDS)
+        except ResolutionImpossible as exc:
+            raise explain_impossible(provider, exc.causes) from None
+        except ResolutionTooDeep:
+            raise ResolutionError(
+                "dependency resolution gave up after too many attempts; pin the versions of the largest "
+                "extensions in the config (name@=X.Y.Z) to narrow the search"
+            ) from None
+        mapping = dict(result.mapping)
+        requirers = {name: [i.requirement for i in crit.information] for name, crit in result.criteria.items()}
     for spec in config.modules:
         cand = mapping[spec.name]
         if cand.type != spec.type:

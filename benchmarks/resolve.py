@@ -1,0 +1,427 @@
+"""Resolve a 1,000-extension workspace: time cold and warm, and count registry requests.
+
+    python benchmarks/resolve.py [--count 1000] [--versions 4] [--seed 7] [--registry] [--keep DIR]
+
+Generates a catalogue of COUNT extensions (providers, taskservs, clusters) with several
+versions each and a realistic dependency graph (a few hubs such as kubernetes and containerd
+that most taskservs need, one to three dependencies per taskserv, four to eight per cluster,
+caret and ``>=`` ranges, some prereleases, and a few newest versions that conflict so the
+resolver must backtrack). The artifacts follow the artifact contract (config blob = manifest
+as JSON, one tar+gzip layer) and go into an embedded OCI layout store, and with
+``--registry`` also into a loopback docker-registry started like the test fixtures do.
+
+A workspace listing every extension is then resolved (``dep resolve --no-install``):
+
+- cold: empty cache, no lock: tag lists, manifests and config blobs are read;
+- warm: cache filled (another workspace, no lock): configs come from the cache;
+- locked: the lock is up to date: nothing is read at all.
+
+Each run prints its time and its requests beside the minimum possible: one tag list per name
+plus one manifest and one config per version chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import yaml  # noqa: E402
+
+from provisioning.oci.descriptor import (  # noqa: E402
+    ARTIFACT_TYPE,
+    CONFIG_TYPE,
+    LAYER_TYPE,
+    MANIFEST,
+    Descriptor,
+    canonical_json,
+)
+
+NAMESPACE = "provisioning-extensions"
+HUBS = ["containerd", "etcd", "kubernetes", "cert-manager", "prometheus", "longhorn", "coredns", "cilium"]
+
+
+@dataclass
+class Ext:
+    name: str
+    type: str
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)  # version -> dependencies
+
+
+def generate(count: int, versions: int, seed: int) -> list[Ext]:
+    """A catalogue whose dependencies only point backwards (a DAG), hubs first."""
+    rng = random.Random(seed)
+    n_providers = max(3, count // 60)
+    n_clusters = max(2, count // 12)
+    n_taskservs = count - n_providers - n_clusters
+    exts: list[Ext] = []
+    for i in range(n_providers):
+        exts.append(Ext(f"provider-{i:03d}", "provider"))
+    taskservs = [*HUBS, *(f"taskserv-{i:04d}" for i in range(n_taskservs - len(HUBS)))][:n_taskservs]
+    exts += [Ext(n, "taskserv") for n in taskservs]
+    exts += [Ext(f"cluster-{i:03d}", "cluster") for i in range(n_clusters)]
+    by_name = {e.name: e for e in exts}
+
+    def version_list() -> list[str]:
+        major = rng.choice([0, 1, 1, 1, 2, 3])
+        out = []
+        minor = 0
+        for _ in range(versions):
+            out.append(f"{major}.{minor}.{rng.randint(0, 3)}")
+            if rng.random() < 0.25:
+                major, minor = major + 1, 0
+            else:
+                minor += 1
+        if rng.random() < 0.2:
+            out.append(f"{major + 1}.0.0-rc.1")  # a prerelease no plain range picks
+        return out
+
+    def constraint(dep: Ext) -> str:
+        """A range the dependency's newest release satisfies (ranges that cannot meet would fail the run)."""
+        vs = [v for v in dep.versions if "-" not in v]
+        newest_major = vs[-1].split(".")[0]
+        same_major = [v for v in vs if v.split(".")[0] == newest_major]
+        pick = rng.choice(same_major)
+        options = [f">={rng.choice(vs)}", f">={pick}, <{int(newest_major) + 1}.0.0"]
+        if newest_major != "0":
+            options += [f"^{pick}", f"^{newest_major}"]
+        return rng.choice(options)
+
+    hub_weights = {h: w for h, w in zip(HUBS, [18, 6, 30, 8, 8, 5, 4, 6], strict=True)}
+    pool_names: list[str] = []
+    for e in exts:
+        vs = version_list()
+        if e.type == "provider":
+            fanout = 0
+        elif e.type == "cluster":
+            fanout = rng.randint(4, 8)
+        else:
+            fanout = rng.choice([0, 1, 1, 2, 2, 3]) if pool_names else 0
+        candidates = [n for n in pool_names if by_name[n].type == "taskserv"]
+        deps: dict[str, str] = {}
+        if candidates and fanout:
+            weights = [hub_weights.get(n, 1) for n in candidates]
+            for d in rng.choices(candidates, weights=weights, k=fanout):
+                deps[d] = constraint(by_name[d])
+        for v in vs:
+            e.versions[v] = dict(deps)
+        # now and then a cluster's newest release needs a hub release that does not exist: the resolver
+        # must reject it and take the one before (clusters only, so the graph stays solvable)
+        if deps and e.type == "cluster" and rng.random() < 0.15:
+            newest = [v for v in vs if "-" not in v][-1]
+            hub = next(iter(deps))
+            top = [v for v in by_name[hub].versions if "-" not in v][-1]
+            e.versions[newest] = {**deps, hub: f">{top}"}
+        if e.type == "taskserv":
+            pool_names.append(e.name)
+    return exts
+
+
+def deterministic_layer(meta: dict[str, Any]) -> bytes:
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data in (
+            ("manifest.yaml", yaml.safe_dump(meta, sort_keys=False).encode()),
+            (f"kcl/{meta['name']}.k", f'schema S:\n    version: str = "{meta["version"]}"\n'.encode()),
+            ("scripts/install.nu", b"def main [] { print 'install' }\n"),
+        ):
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="") as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def artifacts(exts: list[Ext]) -> Iterator[tuple[str, str, list[tuple[Descriptor, bytes]], Descriptor, bytes]]:
+    for e in exts:
+        for v, deps in e.versions.items():
+            meta = {
+                "name": e.name,
+                "type": e.type,
+                "version": v,
+                "description": f"{e.name} {e.type}",
+                "dependencies": deps,
+                "min_provisioning_version": "3.0.0",
+            }
+            config = canonical_json(meta)
+            layer = deterministic_layer(meta)
+            c = Descriptor.of(CONFIG_TYPE, config)
+            ld = Descriptor.of(LAYER_TYPE, layer)
+            doc = {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST,
+                "artifactType": ARTIFACT_TYPE,
+                "config": c.to_dict(),
+                "layers": [ld.to_dict()],
+            }
+            manifest = canonical_json(doc)
+            yield e.name, v, [(c, config), (ld, layer)], Descriptor.of(MANIFEST, manifest), manifest
+
+
+def publish(storage: Any, exts: list[Ext], workers: int = 1) -> int:
+    def one(item: tuple) -> None:
+        name, version, blobs, mdesc, manifest = item
+        target = storage.repository(f"{NAMESPACE}/{name}")
+        for d, data in blobs:
+            target.push(d, [data])
+        target.push(mdesc, [manifest])
+        target.tag(mdesc, version)
+
+    items = list(artifacts(exts))
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(one, items))
+    else:
+        for item in items:
+            one(item)
+    return len(items)
+
+
+# ------------------------------------------------------------------------------------------- counting
+
+
+class CountingStorage:
+    """Counts the store operations a resolve asks for (for the embedded store, which has no HTTP)."""
+
+    def __init__(self, inner: Any, counts: Counter) -> None:
+        self.inner, self.counts = inner, counts
+
+    def repository(self, name: str) -> Any:
+        return _CountingTarget(self.inner.repository(name), self.counts)
+
+    def catalog(self) -> list[str]:
+        self.counts["catalog"] += 1
+        return self.inner.catalog()
+
+
+class _CountingTarget:
+    def __init__(self, inner: Any, counts: Counter) -> None:
+        self.inner, self.counts, self.name = inner, counts, inner.name
+
+    def tags(self) -> list[str]:
+        self.counts["tag lists"] += 1
+        return self.inner.tags()
+
+    def resolve(self, ref: str) -> Descriptor:
+        self.counts["manifests"] += 1
+        return self.inner.resolve(ref)
+
+    def fetch(self, desc: Descriptor) -> Any:
+        if not desc.is_manifest:  # a manifest read was counted at resolve (a GET by tag, remotely)
+            self.counts["blobs"] += 1
+        return self.inner.fetch(desc)
+
+    def exists(self, desc: Descriptor) -> bool:
+        return self.inner.exists(desc)
+
+
+@contextmanager
+def http_counter() -> Iterator[Counter]:
+    import requests
+
+    counts: Counter = Counter()
+    real = requests.Session.send
+
+    def send(self, request, **kw):  # type: ignore[no-untyped-def]
+        path = request.path_url
+        kind = (
+            "tag lists"
+            if "/tags/list" in path
+            else "manifests"
+            if "/manifests/" in path
+            else "blobs"
+            if "/blobs/" in path
+            else "other"
+        )
+        counts[kind] += 1
+        return real(self, request, **kw)
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        requests.Session.send = real  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------------------- runs
+
+
+def workspace(root: Path, registry: str, exts: list[Ext]) -> Path:
+    modules: dict[str, list[str]] = {"providers": [], "taskservs": [], "clusters": []}
+    for e in exts:
+        modules[f"{e.type}s"].append(e.name)
+    doc = {
+        "dependencies": {
+            "core": {"version": "3.5.0"},
+            "extensions": {
+                "source_type": "oci",
+                "oci": {"registry": registry, "namespace": NAMESPACE, "tls_enabled": False},
+                "modules": modules,
+            },
+        }
+    }
+    (root / "config").mkdir(parents=True, exist_ok=True)
+    (root / "config" / "provisioning.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return root
+
+
+@dataclass
+class Run:
+    store: str
+    kind: str
+    seconds: float
+    counts: Counter
+    chosen: int
+    names: int
+
+    @property
+    def requests(self) -> int:
+        return sum(v for k, v in self.counts.items() if k != "catalog")
+
+    @property
+    def minimum(self) -> int:
+        return self.names + 2 * self.chosen
+
+
+def timed_resolve(ws: Path, wrap: Callable[[Any], Any] | None) -> tuple[float, Any]:
+    from provisioning.workspace import install as install_mod
+    from provisioning.workspace import resolve_workspace
+    from provisioning.workspace.install import Stores
+
+    factory = (lambda s: wrap(install_mod.open_store(s))) if wrap else None
+    t0 = time.perf_counter()
+    outcome = resolve_workspace(ws, install_=False, stores=Stores(factory))
+    return time.perf_counter() - t0, outcome
+
+
+def bench_store(label: str, registry: str, exts: list[Ext], work: Path, http: bool) -> list[Run]:
+    runs: list[Run] = []
+    home = work / f"home-{label}"
+    os.environ["PROVISIONING_HOME"] = str(home)
+    shutil.rmtree(home, ignore_errors=True)
+    for ws_name in ("ws-a", "ws-b"):
+        shutil.rmtree(work / f"{label}-{ws_name}", ignore_errors=True)
+    for kind, ws_name in (("cold", "ws-a"), ("warm", "ws-b"), ("locked", "ws-b")):
+        ws = workspace(work / f"{label}-{ws_name}", registry, exts)
+        counts: Counter = Counter()
+        if http:
+            with http_counter() as counts:
+                seconds, outcome = timed_resolve(ws, None)
+        else:
+            seconds, outcome = timed_resolve(ws, lambda s, c=counts: CountingStorage(s, c))
+        if kind == "locked":
+            assert outcome.reused_lock, "the second resolve should have reused the lock"
+        runs.append(Run(label, kind, seconds, counts, len(outcome.lock.extensions), len(exts)))
+    return runs
+
+
+def report(runs: list[Run]) -> None:
+    head = f"{'store':<10}{'run':<8}{'time':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}{'other':>7}"
+    head += f"{'requests':>10}{'minimum':>9}"
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        print(
+            f"{r.store:<10}{r.kind:<8}{r.seconds:>8.2f}s{r.counts['tag lists']:>11}{r.counts['manifests']:>11}"
+            f"{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{r.minimum:>9}"
+        )
+    print(
+        "\nminimum = one tag list per name + one manifest and one config per version chosen; "
+        "warm runs read configs from the shared cache, locked runs read nothing."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--versions", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--registry", action="store_true", help="also run against a loopback docker-registry")
+    ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp folder, removed)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = ap.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="resolve-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    saved_home = os.environ.get("PROVISIONING_HOME")
+    server = None
+    try:
+        exts = generate(args.count, args.versions, args.seed)
+        n_versions = sum(len(e.versions) for e in exts)
+        edges = sum(len(next(iter(e.versions.values()))) for e in exts)
+        print(f"catalogue: {len(exts)} extensions, {n_versions} versions, {edges} dependency edges")
+
+        from provisioning.oci.layout import LayoutStorage
+
+        store = work / "store"
+        if not store.exists():
+            t0 = time.perf_counter()
+            publish(LayoutStorage(store), exts)
+            print(f"embedded store: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
+        runs = bench_store("layout", str(store), exts, work, http=False)
+
+        if args.registry:
+            from registry_server import RegistryServer
+
+            from provisioning.oci.open import open_storage
+
+            server = RegistryServer(work / "registry").start()
+            t0 = time.perf_counter()
+            publish(open_storage(server.host, tls_enabled=False), exts, workers=8)
+            print(f"registry {server.host}: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
+            runs += bench_store("registry", server.host, exts, work, http=True)
+        print()
+        report(runs)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(
+                    [
+                        {
+                            "store": r.store,
+                            "run": r.kind,
+                            "seconds": round(r.seconds, 3),
+                            "counts": dict(r.counts),
+                            "requests": r.requests,
+                            "minimum": r.minimum,
+                        }
+                        for r in runs
+                    ],
+                    indent=2,
+                )
+            )
+    finally:
+        if server is not None:
+            server.stop()
+        if saved_home is None:
+            os.environ.pop("PROVISIONING_HOME", None)
+        else:
+            os.environ["PROVISIONING_HOME"] = saved_home
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
