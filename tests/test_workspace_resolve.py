@@ -365,3 +365,62 @@ def test_update_unknown_name(ws: Path, capsys) -> None:
     assert run("dep", "resolve", "--no-install") == 0
     assert run("dep", "update", "etcdd") == 1
     assert "did you mean etcd" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- the fast path
+
+
+def _memory_config(tmp_path: Path, catalog: dict, roots: dict[str, list[Any]]) -> tuple[Any, Any]:
+    from provisioning.oci.memory import MemoryStorage
+    from provisioning.workspace.config import load_config
+    from provisioning.workspace.install import Stores
+
+    mem = MemoryStorage()
+    publish_catalog(mem, catalog)
+    w = make_workspace(tmp_path / f"mem-{len(list(tmp_path.iterdir()))}", seed_config("/memory", modules=roots))
+    return load_config(w), Stores(lambda settings: mem)
+
+
+def test_backtracking_falls_back_to_resolvelib(tmp_path: Path, home) -> None:
+    from provisioning.workspace.resolver import ExtensionProvider, resolve, root_requirements
+
+    catalog = {
+        "app": {"type": "taskserv", "versions": {"1.0.0": {"lib": "^1"}, "2.0.0": {"lib": "^2"}}},
+        "tool": {"type": "cluster", "versions": {"1.0.0": {"lib": "^1"}}},
+        "lib": {"type": "taskserv", "versions": {"1.0.0": {}, "1.4.0": {}, "2.0.0": {}}},
+    }
+    config, stores = _memory_config(tmp_path, catalog, {"taskservs": ["app"], "clusters": ["tool"]})
+    from provisioning.workspace.install import BlobCache
+
+    provider = ExtensionProvider(config, stores=stores, cache=BlobCache())
+    assert provider.greedy(root_requirements(config)) is None  # app 2.0.0 pinned lib 2 before tool asked for ^1
+    result = resolve(config, stores=stores)
+    assert {n: c.version for n, c in result.candidates.items()} == {"app": "1.0.0", "tool": "1.0.0", "lib": "1.4.0"}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_greedy_pass_agrees_with_resolvelib(tmp_path: Path, home, seed: int) -> None:
+    """On generated catalogues the fast path picks exactly what resolvelib picks."""
+    import sys
+
+    from resolvelib import BaseReporter, Resolver
+
+    from provisioning.workspace.install import BlobCache
+    from provisioning.workspace.resolver import ExtensionProvider, root_requirements
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import resolve as bench  # benchmarks/resolve.py: the catalogue generator
+
+    exts = bench.generate(120, 4, seed)
+    catalog = {e.name: {"type": e.type, "versions": e.versions} for e in exts}
+    roots: dict[str, list[Any]] = {}
+    for e in exts[::3]:
+        roots.setdefault(f"{e.type}s", []).append(e.name)
+    config, stores = _memory_config(tmp_path, catalog, roots)
+    provider = ExtensionProvider(config, stores=stores, cache=BlobCache())
+    fast = provider.greedy(root_requirements(config))
+    assert fast is not None
+    slow = Resolver(ExtensionProvider(config, stores=stores, cache=BlobCache()), BaseReporter()).resolve(
+        root_requirements(config), max_rounds=10_000
+    )
+    assert {n: c.version for n, c in fast[0].items()} == {n: c.version for n, c in slow.mapping.items()}
