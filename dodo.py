@@ -14,7 +14,7 @@ and config/provisioning.yaml. See provisioning/tasks/ for the task creators.
 """
 
 from provisioning.tasks.context import pipeline_context
-from provisioning.tasks.extensions import package_tasks, publish_tasks, test_tasks, validate_tasks
+from provisioning.tasks.extensions import package_tasks, preflight_task, publish_tasks, test_tasks, validate_tasks
 from provisioning.tasks.report import PublishReporter
 from provisioning.tasks.workspace import task_install, task_resolve  # noqa: F401 (doit finds them by name)
 
@@ -43,3 +43,9 @@ def task_package():
 def task_publish():
     """Publish new and changed extensions (validated and tested first); unchanged ones cost one request."""
     yield from publish_tasks(pipeline_context())
+
+
+def task_publish_preflight():
+    """Before publishing (only when something will be): ask the destination about every extension at once,
+    then validate and test the ones to publish in batches."""
+    return preflight_task(pipeline_context())

@@ -187,19 +187,42 @@ def validate_extension(
     ``known`` are the names in the same tree (default: the folder's siblings under the tree root).
     """
     ext = load_extension(path)
-    problems = structure_errors(ext)
     if known is None:
         known = [p.name for p in discover(ext.path.parent.parent)]
-    problems += dependency_errors(ext, known)
-    if compile_kcl and (ext.path / "kcl").is_dir():
-        from .checks import compile_kcl as kcl
-
-        problems += kcl(ext.path)
-    if check_scripts:
-        problems += script_errors([ext.path]).get(ext.path, [])
+    problems = validate_extensions([ext], known, compile_kcl=compile_kcl, check_scripts=check_scripts)[ext.path]
     if problems:
         raise ValidationError(_summary(ext.path, problems))
     return ext
+
+
+def validate_extensions(
+    exts: list[Extension],
+    known: Iterable[str],
+    *,
+    compile_kcl: bool = True,
+    check_scripts: bool = True,
+) -> dict[Path, list[str]]:
+    """Structure, dependency, KCL and Nushell problems of many loaded extensions, checked in batches.
+
+    KCL compiles the base schemas once for all; Nushell parses all scripts in one or two processes.
+    """
+    known = list(known)
+    problems = {ext.path: structure_errors(ext) + dependency_errors(ext, known) for ext in exts}
+    if compile_kcl:
+        from .checks import compile_kcl_many
+
+        with_kcl = [ext.path for ext in exts if (ext.path / "kcl").is_dir()]
+        for path, messages in compile_kcl_many(with_kcl).items():
+            problems[path] += messages
+    if check_scripts:
+        for path, messages in script_errors([ext.path for ext in exts]).items():
+            problems[path] += messages
+    return problems
+
+
+def invalid(path: Path, problems: list[str]) -> ValidationError:
+    """The error for an extension with ``problems``: one line per problem under a heading."""
+    return ValidationError(_summary(path, problems))
 
 
 def script_errors(ext_dirs: list[Path]) -> dict[Path, list[str]]:

@@ -19,7 +19,7 @@ from doit.tools import config_changed
 from ..errors import ProvisioningError
 from ..extension import validate_extension
 from ..package import build_artifact, package_paths, write_artifact
-from ..publish import FAILED, PublishResult, publish_extension
+from ..publish import FAILED, Preflight, PublishResult, preflight, publish_extension
 from .context import PipelineContext, extension_dirs, extension_files, task_key, try_load
 from .release import release_filter
 
@@ -100,11 +100,59 @@ def test_tasks(ctx: PipelineContext):
         }
 
 
+def _storage(ctx: PipelineContext):
+    s = ctx.settings
+    return storage_for(s.registry, s.namespace, s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path)
+
+
+def _preflight_file(ctx: PipelineContext) -> Path:
+    return ctx.results_dir / "preflight.json"
+
+
+def _run_preflight(ctx: PipelineContext, known: list[str]) -> TaskFailed | None:
+    try:
+        selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
+        found = preflight(selected, _storage(ctx), ctx.settings.namespace, known=known, force=ctx.force)
+    except ProvisioningError as exc:
+        return TaskFailed(str(exc))
+    out = _preflight_file(ctx)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({str(p): pre.to_dict() for p, pre in found.items()}, sort_keys=True))
+    os.replace(tmp, out)
+    return None
+
+
+def _checked(ctx: PipelineContext, ext_dir: Path) -> Preflight | None:
+    """This run's preflight answer for one extension (publish_extension re-checks it is current)."""
+    try:
+        data = _load_preflight(str(_preflight_file(ctx)), _preflight_file(ctx).stat().st_mtime_ns)
+    except OSError:
+        return None
+    entry = data.get(str(ext_dir))
+    return Preflight.from_dict(entry) if entry else None
+
+
+@cache
+def _load_preflight(path: str, mtime_ns: int) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFailed | None:
     s = ctx.settings
     try:
-        storage = storage_for(s.registry, s.namespace, s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path)
-        result = publish_extension(ext_dir, storage, s.namespace, force=ctx.force, known=known, run_tests=True)
+        result = publish_extension(
+            ext_dir,
+            _storage(ctx),
+            s.namespace,
+            force=ctx.force,
+            known=known,
+            run_tests=True,
+            checked=_checked(ctx, ext_dir),
+        )
     except ProvisioningError as exc:
         result = PublishResult(task_key(ext_dir), ext_dir.name, "", "", FAILED, message=str(exc))
     record_result(ctx, result)
@@ -138,8 +186,18 @@ def publish_tasks(ctx: PipelineContext):
             "actions": [(_publish, [ext_dir, ctx, known])],
             "file_dep": extension_files(ext_dir),
             "uptodate": [config_changed(destination)],
+            "setup": ["publish_preflight"],
             "verbosity": 2,
         }
+
+
+def preflight_task(ctx: PipelineContext) -> dict:
+    """Runs only when some publish subtask will (doit ``setup``): one concurrent sweep and batched checks."""
+    return {
+        "actions": [(_run_preflight, [ctx, _known(ctx)])],
+        "uptodate": [False],
+        "verbosity": 1,
+    }
 
 
 def _publish_core(ctx: PipelineContext) -> TaskFailed | None:
@@ -150,10 +208,9 @@ def _publish_core(ctx: PipelineContext) -> TaskFailed | None:
     if error := core_version_error(ctx):
         return TaskFailed(error)
     _, _, version = parse_release_tag(ctx.release_tag or "")
-    s = ctx.settings
-    storage = storage_for(s.registry, s.namespace, s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path)
     try:
-        result = publish(build_core_artifact(ctx.root, version), storage, "", force=ctx.force, tag=f"v{version}")
+        artifact = build_core_artifact(ctx.root, version)
+        result = publish(artifact, _storage(ctx), "", force=ctx.force, tag=f"v{version}")
     except ProvisioningError as exc:
         return TaskFailed(str(exc))
     record_result(ctx, result)
