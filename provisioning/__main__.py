@@ -1,0 +1,5 @@
+"""``python -m provisioning``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,5 @@
+"""``python -m provisioning.cli``."""
+
+from . import run
+
+run()
