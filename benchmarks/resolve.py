@@ -387,10 +387,12 @@ def main(argv: list[str] | None = None) -> int:
 
             from provisioning.oci.open import open_storage
 
+            reuse = (work / "registry" / "data").is_dir()  # --keep: the registry's storage survives runs
             server = RegistryServer(work / "registry").start()
-            t0 = time.perf_counter()
-            publish(open_storage(server.host, tls_enabled=False), exts, workers=8)
-            print(f"registry {server.host}: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
+            if not reuse:
+                t0 = time.perf_counter()
+                publish(open_storage(server.host, tls_enabled=False), exts, workers=8)
+                print(f"registry {server.host}: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
             runs += bench_store("registry", server.host, exts, work, http=True)
         print()
         report(runs)

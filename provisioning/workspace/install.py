@@ -22,6 +22,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,12 +86,14 @@ class Stores:
     def __init__(self, factory: Callable[[RegistrySettings], Storage] | None = None) -> None:
         self._factory = factory or open_store
         self._open: dict[tuple[str, str], Storage] = {}
+        self._mutex = threading.Lock()  # prefetch threads open stores too
 
     def storage(self, settings: RegistrySettings) -> Storage:
         key = (settings.registry, settings.namespace)
-        if key not in self._open:
-            self._open[key] = self._factory(settings)
-        return self._open[key]
+        with self._mutex:
+            if key not in self._open:
+                self._open[key] = self._factory(settings)
+            return self._open[key]
 
     def target(self, settings: RegistrySettings, name: str) -> Target:
         return self.storage(settings).repository(f"{settings.namespace}/{name}")

@@ -14,8 +14,10 @@ import difflib
 import graphlib
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,8 +176,10 @@ class ExtensionProvider(AbstractProvider):
         stores: Stores,
         cache: BlobCache,
         preferred: Mapping[str, str] | None = None,
+        prefetch_workers: int = 8,
     ) -> None:
         self.config = config
+        self.prefetch_workers = prefetch_workers
         self.stores = stores
         self.cache = cache
         self.preferred = dict(preferred or {})
@@ -184,6 +188,9 @@ class ExtensionProvider(AbstractProvider):
         self._local: dict[str, Candidate] = {}
         self.too_new: dict[str, list[Candidate]] = {}  # skipped for min_provisioning_version
         self._satisfied: dict[tuple[Any, ...], bool] = {}
+        self._mutex = threading.Lock()
+        self._inflight: dict[Any, Future[Any]] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._deps: dict[int, list[Requirement]] = {}
         self.warnings: list[str] = []
 
@@ -264,6 +271,34 @@ class ExtensionProvider(AbstractProvider):
 
     # --- a fast path for graphs that need no backtracking
 
+    def prefetch(self, name: str, reqs: list[Requirement]) -> None:
+        """Read ``name``'s tags and likely best candidate in the background (remote registries only).
+
+        It asks exactly what the resolver will ask next, so it adds no requests, only overlap:
+        a loopback round trip costs milliseconds, and a thousand of them in a row add up.
+        """
+        if self.prefetch_workers <= 1:
+            return
+        kind, settings, _ = self.source_of(name)
+        if kind != "oci" or settings is None or settings.is_path:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="prefetch")
+        snapshot = list(reqs)
+
+        def job() -> None:
+            try:
+                next(self._matches(name, snapshot, set()), None)
+            except Exception as exc:  # the resolver meets the same error itself if it matters
+                log.debug("prefetch of %s failed: %s", name, exc)
+
+        self._pool.submit(job)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
     def greedy(self, roots: list[Requirement]) -> tuple[dict[str, Candidate], dict[str, list[Requirement]]] | None:
         """Pin the best candidate of each name in breadth-first order, as resolvelib would pin it.
 
@@ -278,6 +313,8 @@ class ExtensionProvider(AbstractProvider):
             reqs.setdefault(r.name, []).append(r)
         pins: dict[str, Candidate] = {}
         queue = deque(dict.fromkeys(r.name for r in roots))
+        for name in queue:
+            self.prefetch(name, reqs[name])
         while queue:
             name = queue.popleft()
             pin = pins.get(name)
@@ -302,6 +339,8 @@ class ExtensionProvider(AbstractProvider):
                     for d in deps:
                         reqs.setdefault(d.name, []).append(d)
                         queue.append(d.name)
+                        if d.name not in pins:
+                            self.prefetch(d.name, reqs[d.name])
                     break
             else:
                 return None  # nothing fits: let resolvelib search (and explain)
@@ -353,32 +392,62 @@ class ExtensionProvider(AbstractProvider):
                 continue
             mpv = cand.min_provisioning_version
             if mpv and not core_satisfies(self.config.core_version, mpv):
-                if cand not in self.too_new.setdefault(name, []):
-                    self.too_new[name].append(cand)
+                with self._mutex:
+                    if cand not in self.too_new.setdefault(name, []):
+                        self.too_new[name].append(cand)
                 continue
             yield cand
 
     def versions(self, name: str, settings: RegistrySettings) -> list[str]:
         """The semver versions among ``name``'s tags, newest first (other tags are ignored)."""
-        key = (settings.registry, settings.namespace, name)
-        if key not in self._tags:
+
+        def read() -> list[str]:
             target = self.stores.target(settings, name)  # a store that cannot be opened is an error
             try:
                 tags = target.tags()
             except NotFound:
                 tags = []
             versions = [version_for_tag(t) for t in tags if t[:1].isdigit()]  # extension tags are bare versions
-            self._tags[key] = sort_versions([v for v in versions if is_valid_version(v)], reverse=True)
-        return self._tags[key]
+            return sort_versions([v for v in versions if is_valid_version(v)], reverse=True)
+
+        return self._once(self._tags, (settings.registry, settings.namespace, name), read)
+
+    def _once(self, results: dict[Any, Any], key: Any, compute: Callable[[], Any]) -> Any:
+        """Compute a memoized value once, even when a prefetch thread asks for it at the same time."""
+        if key in results:
+            return results[key]
+        with self._mutex:
+            if key in results:
+                return results[key]
+            future = self._inflight.get(key)
+            owner = future is None
+            if owner:
+                future = self._inflight[key] = Future()
+        assert future is not None
+        if not owner:
+            return future.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            with self._mutex:
+                self._inflight.pop(key, None)  # a later caller tries again and sees its own error
+            raise
+        results[key] = value
+        future.set_result(value)
+        with self._mutex:
+            self._inflight.pop(key, None)
+        return value
 
     def candidate(
         self, name: str, settings: RegistrySettings, *, tag: str | None = None, digest: str | None = None
     ) -> Candidate:
         """Read one version's manifest and config (through the cache); refuse what is not ours."""
+        key = (settings.registry, settings.namespace, name, digest or tag or "")
+        return self._once(self._candidates, key, lambda: self._read_candidate(name, settings, tag, digest))
+
+    def _read_candidate(self, name: str, settings: RegistrySettings, tag: str | None, digest: str | None) -> Candidate:
         ref = digest or tag or ""
-        key = (settings.registry, settings.namespace, name, ref)
-        if key in self._candidates:
-            return self._candidates[key]
         target = self.stores.target(settings, name)
         where = settings.reference(name, tag, digest)
         if digest:
@@ -424,7 +493,6 @@ class ExtensionProvider(AbstractProvider):
         cand.digest = desc.digest
         cand.size = desc.size
         cand.media_type = desc.media_type
-        self._candidates[key] = cand
         return cand
 
     def _manifest_by_digest(self, target: Any, digest: str) -> bytes:
@@ -546,7 +614,10 @@ def resolve(
     cache = cache or BlobCache()
     provider = ExtensionProvider(config, stores=stores, cache=cache, preferred=preferred)
     reqs = root_requirements(config)
-    fast = provider.greedy(reqs)
+    try:
+        fast = provider.greedy(reqs)
+    finally:
+        provider.close()
     if fast is not None:
         mapping, requirers = fast
     else:
