@@ -211,7 +211,12 @@ def run_doit(
         with open(log, "ab") as out:
             out.write(("\n$ " + " ".join(cmd) + "\n").encode())
             out.flush()
+            started = time.time()
             proc = subprocess.run(cmd, cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
+        # The publish preflight (lookups, then batched validation and tests of what will publish)
+        # writes this file when it is done: what follows is packaging and pushing.
+        marker = workdir / "build" / "publish" / "preflight.json"
+        checked = marker.stat().st_mtime - started if marker.is_file() and marker.stat().st_mtime >= started else None
         report = workdir / "build" / "publish" / "report.json"
         counts = json.loads(report.read_text())["counts"] if report.is_file() and "publish" in tasks else {}
         if report.is_file():
@@ -220,7 +225,7 @@ def run_doit(
             if not allow_failure:
                 raise SystemExit(f"doit {' '.join(tasks)} failed (exit {proc.returncode}); see {log}")
             print(f"  WARNING: doit {' '.join(tasks)} failed (exit {proc.returncode}); see {log}", flush=True)
-        return {"counts": counts, "exit": proc.returncode}
+        return {"counts": counts, "exit": proc.returncode, "preflight_done": checked}
 
     return go
 
@@ -444,6 +449,11 @@ class Bench:
         out = str(self.work / "ideal")
         ideal = run_worker("_ideal", str(clone / "extensions"), self.reg.host, "bench-ideal", out)
         phase.extra["ideal"] = measured(self.reg, "ideal: package on 1 core, push with 8 threads", ideal)
+        checked = phase.ours[0].detail.get("preflight_done")
+        if checked is not None:
+            phase.extra["validation"] = Run(checked, 0, {}, {"how": "the publish preflight's end, same run"})
+            print(f"  ours: validation and tests (the preflight) done after {checked:.2f} s", flush=True)
+            return phase
         clone, workdir = self.clone()
         tasks = ("validate", "test") if _has_test_task() else ("validate",)
         phase.extra["validation"] = self.ours(
@@ -597,8 +607,12 @@ def report(
         f"ideal client, first publish: {ideal.seconds:.2f} s (package {ip:.2f} s on one core, push {ipush:.2f} s "
         f"with 8 threads), {ideal.requests} requests ({ideal.requests / n:.2f} per extension)"
     )
-    print(f"ours, validation and tests alone (doit validate test, fresh clone): {validation.seconds:.2f} s")
-    print(f"ours, first publish minus validation and tests: {after:.2f} s (an estimate: two separate runs)")
+    if validation.detail.get("how"):
+        print(f"ours, first publish: validation and tests done after {validation.seconds:.2f} s (preflight), ", end="")
+        print(f"packaging and pushing took the remaining {after:.2f} s")
+    else:
+        print(f"ours, validation and tests alone (doit validate test, fresh clone): {validation.seconds:.2f} s")
+        print(f"ours, first publish minus validation and tests: {after:.2f} s (an estimate: two separate runs)")
     print(
         f"seed's way, {sample} extensions measured and EXTRAPOLATED to {n}: first push {seed_first_n:.1f} s, "
         f"no-change push {seed_again_n:.1f} s ({seed_again.requests / sample:.2f} requests per extension)"
