@@ -99,7 +99,7 @@ def _disagreement(config: WorkspaceConfig, lock: Lock) -> str:
 def _preferred(lock: Lock | None, unlock: set[str]) -> dict[str, str]:
     if lock is None:
         return {}
-    return {n: e.version for n, e in lock.extensions.items() if n not in unlock and e.source == "oci"}
+    return {n: e.version for n, e in lock.extensions.items() if n not in unlock and e.source != "local"}
 
 
 def resolve_workspace(
@@ -213,7 +213,7 @@ def check_updates(
     workspace: Path, *, stores: Stores | None = None, cache: BlobCache | None = None, **kw: Any
 ) -> list[dict[str, Any]]:
     """``dep check-updates``: for each extension, the current, wanted (within constraints) and latest version."""
-    from ..versions import satisfies
+    from ..versions import is_valid_version, satisfies, sort_versions
     from .resolver import ExtensionProvider
 
     config = load_config(workspace, **kw)
@@ -237,7 +237,11 @@ def check_updates(
             elif spec.constraint:
                 constraints.append(spec.constraint)
         constraints += [p.dependencies[name] for p in lock.extensions.values() if name in p.dependencies]
-        versions = provider.versions(name, e.settings(config))
+        if e.source == "git":
+            found = provider.git.versions(e.url or "", name)
+            versions = sort_versions([v for v in found if is_valid_version(v)], reverse=True)
+        else:
+            versions = provider.versions(name, e.settings(config))
         stable = [v for v in versions if satisfies(v, "*")] or versions
         wanted = next((v for v in versions if all(satisfies(v, c) for c in constraints)), e.version)
         if spec is not None and spec.digest:

@@ -330,7 +330,7 @@ class WorkspaceConfig:
     modules: tuple[ModuleSpec, ...]
     platform_images: dict[str, str] = field(default_factory=dict)
     platform_registry: RegistrySettings | None = None
-    git: dict[str, str] = field(default_factory=dict)
+    git_repo: str | None = None  # the extensions monorepo for source_type git/gitea
 
     @property
     def lock_path(self) -> Path:
@@ -346,6 +346,7 @@ class WorkspaceConfig:
             "source_type": self.source_type,
             "registry": self.registry.key(self.root),
             "local_path": _rel(self.local_path, self.root) if self.local_path else None,
+            "git_repo": self.git_repo,
             "modules": sorted((m.key(self.root) for m in self.modules), key=lambda d: (d["type"], d["name"])),
             "platform_images": dict(sorted(self.platform_images.items())),
         }
@@ -480,6 +481,7 @@ def parse_module(
     default: RegistrySettings,
     source_type: str,
     local_path: Path | None,
+    git_repo: str | None = None,
 ) -> ModuleSpec:
     """One entry of ``modules.<type>s``: a reference, a name, ``name@constraint`` or a mapping."""
     loc = where(file, doc, at)
@@ -489,6 +491,13 @@ def parse_module(
         if source_type in ("local",) and not text.startswith("oci://"):
             name = text.split("@", 1)[0]
             return _local_module(name, type_, None, file, doc, at, root, local_path, entry)
+        if source_type in ("git", "gitea") and not text.startswith("oci://"):
+            name, _, constraint_text = (p.strip() for p in text.partition("@"))
+            if not _NAME.match(name):
+                raise ValidationError(f"{bad}: {entry!r}: expected name or name@constraint")
+            if constraint_text:
+                _check_constraint(constraint_text, file, doc, at)
+            return _git_module(name, type_, constraint_text or None, None, git_repo, source_type, bad, entry, loc)
         name, constraint, tag, digest, reg = text, None, None, None, None
         if "@" in text and not text.split("@", 1)[1].startswith("sha256:"):
             name, constraint = (s.strip() for s in text.split("@", 1))
@@ -524,7 +533,7 @@ def parse_module(
         )
     # mapping (the schema checked keys and types)
     name = entry["name"]
-    source = entry.get("source") or ("local" if source_type == "local" else "oci")
+    source = entry.get("source") or (source_type if source_type in ("local", "git", "gitea") else "oci")
     constraint = entry.get("version")
     if constraint is not None:
         constraint = _check_constraint(str(constraint), file, doc, [*at, "version"])
@@ -532,19 +541,8 @@ def parse_module(
     if source == "local":
         return _local_module(name, type_, constraint, file, doc, at, root, local_path, text, entry.get("path"))
     if source in ("git", "gitea"):
-        url = entry.get("url")
-        if not url:
-            raise ValidationError(f"{bad}: a {source} module needs url (and ref, a tag or branch)")
-        return ModuleSpec(
-            name=name,
-            type=type_,
-            constraint=constraint,
-            source="git",
-            url=url,
-            ref=entry.get("ref"),
-            entry=text,
-            location=loc,
-        )
+        url = git_url(entry["url"], root) if entry.get("url") else git_repo
+        return _git_module(name, type_, constraint, entry.get("ref"), url, source, bad, text, loc)
     registry = entry.get("registry")
     if registry:
         registry = _resolve_registry_path(_endpoint(registry)[0], root)
@@ -558,6 +556,49 @@ def parse_module(
         entry=text,
         location=loc,
     )
+
+
+def _git_module(
+    name: str,
+    type_: str,
+    constraint: str | None,
+    ref: str | None,
+    url: str | None,
+    source: str,
+    bad: str,
+    entry: str,
+    loc: str,
+) -> ModuleSpec:
+    if not url:
+        raise ValidationError(
+            f"{bad}: {name} comes from {source} but no repository is named: set dependencies.extensions.{source}.url "
+            "(and organization for gitea), or give the module its own url"
+        )
+    return ModuleSpec(
+        name=name, type=type_, constraint=constraint, source="git", url=url, ref=ref, entry=entry, location=loc
+    )
+
+
+def git_url(url: str, root: Path) -> str:
+    """A repository URL; a plain folder path (relative to the workspace) becomes ``file://``."""
+    if "://" in url or url.startswith("git@") or ":" in url.split("/", 1)[0]:
+        return url
+    p = Path(url).expanduser()
+    return "file://" + str(p if p.is_absolute() else (root / p).resolve())
+
+
+def default_git_repo(ext: dict[str, Any], source_type: str, root: Path) -> str | None:
+    """The extensions monorepo for source_type git (its url) or gitea (url/organization/provisioning-extensions)."""
+    if source_type not in ("git", "gitea"):
+        return None
+    section = ext.get(source_type) or {}
+    url = section.get("url")
+    if not url:
+        return None
+    if source_type == "gitea" and not url.rstrip("/").endswith(".git"):
+        org = section.get("organization") or "provisioning"
+        url = f"{url.rstrip('/')}/{org}/provisioning-extensions.git"
+    return git_url(url, root)
 
 
 def _local_module(
@@ -632,6 +673,7 @@ def interpret(
     if local:
         p = Path(local).expanduser()
         local_path = Path(os.path.normpath(p if p.is_absolute() else root / p))
+    git_repo = default_git_repo(ext, source_type, root)
     modules: list[ModuleSpec] = []
     seen: dict[str, ModuleSpec] = {}
     for plural, type_ in PLURALS.items():
@@ -648,6 +690,7 @@ def interpret(
                 default=default,
                 source_type=source_type,
                 local_path=local_path,
+                git_repo=git_repo,
             )
             if spec.name in seen:
                 raise ValidationError(
@@ -686,7 +729,7 @@ def interpret(
         modules=tuple(modules),
         platform_images=images,
         platform_registry=platform_registry,
-        git={k: str(v) for k, v in (ext.get(source_type) or {}).items()} if source_type in ("git", "gitea") else {},
+        git_repo=git_repo,
     )
 
 

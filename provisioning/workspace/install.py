@@ -18,8 +18,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import stat
+import subprocess
 import tarfile
 import tempfile
 import threading
@@ -379,6 +381,104 @@ def copy_local(folder: Path, dest: Path) -> None:
             os.chmod(target, 0o755 if os.access(p, os.X_OK) else 0o644)
 
 
+# --------------------------------------------------------------------------- git sources
+
+_MONOREPO_TAG = re.compile(r"^(providers|taskservs|clusters)/([a-z0-9][a-z0-9._-]*)/v(\d.*)$")
+_VERSION_TAG = re.compile(r"^v?(\d+\.\d+\.\d+.*)$")
+
+
+def _git(args: list[str], *, what: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ADVICE": "0"}
+    try:
+        r = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise ProvisioningError("git is not installed; install git to use git or gitea extension sources") from None
+    except subprocess.TimeoutExpired:
+        raise ProvisioningError(f"git {args[0]} of {what} timed out") from None
+    if r.returncode != 0:
+        detail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ProvisioningError(f"git {args[0]} of {what} failed: {detail}")
+    return r.stdout
+
+
+class GitSource:
+    """Tags and shallow checkouts of extension repositories, kept under ``paths.cache_dir()/git``.
+
+    The seed's extensions monorepo tags releases ``{type}s/{name}/v{version}``; a repository
+    holding one extension may tag plain versions (``v1.2.0``). A checkout is made once per
+    repository and tag and shared by workspaces; the lock records its commit.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else paths.cache_dir() / "git"
+        self._tags: dict[str, dict[str, str]] = {}
+        self._mutex = threading.Lock()
+
+    def tags(self, url: str) -> dict[str, str]:
+        """tag -> commit, from one ``git ls-remote`` per repository and run."""
+        with self._mutex:
+            if url not in self._tags:
+                out = _git(["ls-remote", "--tags", "--refs", url], what=url)
+                tags = {}
+                for line in out.splitlines():
+                    sha, _, ref = line.partition("\t")
+                    if ref.startswith("refs/tags/"):
+                        tags[ref[len("refs/tags/") :]] = sha
+                self._tags[url] = tags
+            return self._tags[url]
+
+    def versions(self, url: str, name: str) -> dict[str, str]:
+        """version -> tag for ``name``: monorepo tags first, else plain version tags."""
+        tags = self.tags(url)
+        found = {}
+        for tag in tags:
+            m = _MONOREPO_TAG.match(tag)
+            if m and m.group(2) == name:
+                found[m.group(3)] = tag
+        if not found:
+            for tag in tags:
+                m = _VERSION_TAG.match(tag)
+                if m and "/" not in tag:
+                    found[m.group(1)] = tag
+        return found
+
+    def checkout(self, url: str, ref: str, commit: str | None = None) -> tuple[Path, str]:
+        """A shallow checkout of ``ref`` (and its commit); ``commit`` given: it must still be that commit."""
+        key = hashlib.sha256(url.encode()).hexdigest()[:16]
+        dest = self.root / key / hashlib.sha256(ref.encode()).hexdigest()[:16]
+        if (dest / ".git").is_dir():
+            head = _git(["rev-parse", "HEAD"], what=url, cwd=dest).strip()
+            if commit is None or head == commit:
+                return dest, head
+            shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".clone-", dir=dest.parent))
+        try:
+            _git(["clone", "--quiet", "--depth", "1", "--branch", ref, url, str(tmp / "c")], what=f"{url} at {ref}")
+            head = _git(["rev-parse", "HEAD"], what=url, cwd=tmp / "c").strip()
+            if commit is not None and head != commit:
+                raise ValidationError(
+                    f"{url} {ref} now points at {head[:12]}, but the lock pinned {commit[:12]}: the tag was moved. "
+                    "Run `provisioning dep resolve` (without --locked) if the new commit is trusted"
+                )
+            try:
+                os.rename(tmp / "c", dest)
+            except OSError:  # another run made it first
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return dest, _git(["rev-parse", "HEAD"], what=url, cwd=dest).strip()
+
+
+def extension_in_checkout(checkout: Path, name: str) -> Path | None:
+    """The extension's folder in a checkout: ``<type>s/<name>`` (monorepo) or the repository root."""
+    for t in ("providers", "taskservs", "clusters"):
+        folder = checkout / t / name
+        if (folder / "manifest.yaml").is_file():
+            return folder
+    return checkout if (checkout / "manifest.yaml").is_file() else None
+
+
 # --------------------------------------------------------------------------- install
 
 
@@ -485,11 +585,21 @@ def stage_extension(
     stores: Stores | None,
     limits: ExtractLimits,
     settings: RegistrySettings | None = None,
+    git: GitSource | None = None,
 ) -> bool:
     """Fetch (through the cache) and unpack one extension into ``dest``. True if a blob was refetched."""
     what = f"{entry.name} {entry.version}"
     refetched = False
-    if entry.source == "local":
+    if entry.source == "git":
+        checkout, _ = (git or GitSource()).checkout(entry.url or "", entry.ref or "", entry.commit)
+        folder = checkout / (entry.subdir or ".")
+        if tree_digest(folder) != entry.digest:
+            raise DigestMismatch(
+                f"{what}: {entry.url} at {entry.ref} does not hold what the lock pinned ({entry.digest}); "
+                "the checkout in the cache may be damaged: delete it and rerun"
+            )
+        copy_local(folder, dest)
+    elif entry.source == "local":
         folder = Path(entry.path or "")
         if not (folder / "manifest.yaml").is_file():
             raise NotFound(f"{what}: local folder {folder} has no manifest.yaml (module load --source local)")

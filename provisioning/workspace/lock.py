@@ -54,6 +54,10 @@ class LockedExtension:
     dependencies: dict[str, str] = field(default_factory=dict)
     requested: bool = False  # listed in the config (not only pulled in)
     registry_text: str | None = field(default=None, compare=False)  # the registry as the lock records it
+    url: str | None = None  # git: repository
+    ref: str | None = None  # git: tag
+    commit: str | None = None  # git: the tag's commit when locked
+    subdir: str | None = None  # git: the extension's folder in the repository
 
     def to_json(self, root: Path) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -68,6 +72,8 @@ class LockedExtension:
         }
         if self.source == "local":
             d["path"] = os.path.relpath(self.path or "", root)
+        elif self.source == "git":
+            d.update({"url": self.url, "ref": self.ref, "commit": self.commit, "subdir": self.subdir or "."})
         else:
             where = self.registry_text or portable_registry(self.registry or "", root)
             if is_path_registry(self.registry or ""):  # keep the lock free of this machine's paths
@@ -212,8 +218,19 @@ def read_lock(path: Path) -> Lock | None:
                 size=size,
                 media_type=_str(e, "mediaType", path, where) or MANIFEST,
             )
+        elif source == "git":
+            commit = _str(e, "commit", path, where) or ""
+            if not re.match(r"^[0-9a-f]{40}([0-9a-f]{24})?$", commit):
+                raise _fail(path, f"{where}.commit {commit!r} is not a git commit id")
+            exts[name] = LockedExtension(
+                **common,  # type: ignore[arg-type]
+                url=_str(e, "url", path, where),
+                ref=_str(e, "ref", path, where),
+                commit=commit,
+                subdir=_str(e, "subdir", path, where),
+            )
         else:
-            raise _fail(path, f"{where}.source is {source!r}, expected oci or local")
+            raise _fail(path, f"{where}.source is {source!r}, expected oci, local or git")
     order = doc.get("order")
     if not isinstance(order, list) or sorted(order) != sorted(exts) or len(set(order)) != len(order):
         raise _fail(path, "order must list every locked extension exactly once")

@@ -31,7 +31,7 @@ from ..oci.reference import InvalidReference, parse_reference, tag_for_version, 
 from ..oci.store import fetch_manifest
 from ..versions import Version, is_valid_version, satisfies, sort_versions
 from .config import TYPES, ModuleSpec, RegistrySettings, WorkspaceConfig, display_path
-from .install import BlobCache, Stores, tree_digest
+from .install import BlobCache, GitSource, Stores, extension_in_checkout, tree_digest
 from .lock import Lock, LockedExtension
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,10 @@ class Candidate:
     source: str = "oci"
     path: Path | None = None
     min_provisioning_version: str | None = None
+    url: str | None = None  # git
+    ref: str | None = None
+    commit: str | None = None
+    subdir: str | None = None
 
     @property
     def label(self) -> str:
@@ -88,6 +92,8 @@ class Candidate:
     def reference(self) -> str:
         if self.source == "local":
             return f"local:{self.path}"
+        if self.source == "git":
+            return f"git+{self.url}@{self.ref}"
         assert self.settings is not None
         return self.settings.reference(self.name, self.tag)
 
@@ -120,8 +126,12 @@ class Resolution:
                 tag=c.tag,
                 size=c.size,
                 media_type=c.media_type,
-                path=str(c.path) if c.path else None,
-                reference=c.reference if c.source == "oci" else f"local:{_rel(c.path, config.root)}",
+                path=str(c.path) if c.path and c.source == "local" else None,
+                reference=c.reference if c.source != "local" else f"local:{_rel(c.path, config.root)}",
+                url=c.url,
+                ref=c.ref,
+                commit=c.commit,
+                subdir=c.subdir,
                 dependencies=dict(c.dependencies),
                 requested=name in self.requested,
             )
@@ -177,8 +187,10 @@ class ExtensionProvider(AbstractProvider):
         cache: BlobCache,
         preferred: Mapping[str, str] | None = None,
         prefetch_workers: int = 8,
+        git: GitSource | None = None,
     ) -> None:
         self.config = config
+        self.git = git or GitSource()
         self.prefetch_workers = prefetch_workers
         self.stores = stores
         self.cache = cache
@@ -201,7 +213,11 @@ class ExtensionProvider(AbstractProvider):
         if spec is not None:
             if spec.source == "local":
                 return "local", None, spec.path
+            if spec.source == "git":
+                return "git", None, None
             return "oci", spec.registry or self.config.registry, None
+        if self.config.source_type in ("git", "gitea") and self.config.git_repo:
+            return "git", None, None
         if self.config.source_type == "local":
             base = self.config.local_path or (self.config.root / "extensions-src")
             for t in TYPES:
@@ -363,6 +379,9 @@ class ExtensionProvider(AbstractProvider):
             if id(cand) not in bad:
                 yield cand
             return
+        if kind == "git":
+            yield from self._git_matches(name, reqs, bad)
+            return
         assert settings is not None
         digests = {r.digest for r in reqs if r.digest}
         if digests:
@@ -397,6 +416,54 @@ class ExtensionProvider(AbstractProvider):
                         self.too_new[name].append(cand)
                 continue
             yield cand
+
+    # --- git sources
+
+    def git_origin(self, name: str) -> tuple[str, str | None]:
+        """(repository, fixed ref or None) for a name that comes from git."""
+        spec = self.config.module(name)
+        if spec is not None and spec.source == "git":
+            return spec.url or "", spec.ref
+        return self.config.git_repo or "", None
+
+    def _git_matches(self, name: str, reqs: list[Requirement], bad: set[int]) -> Iterator[Candidate]:
+        url, ref = self.git_origin(name)
+        if ref:
+            tags = [(None, ref)]
+        else:
+            found = self.git.versions(url, name)
+            versions = sort_versions([v for v in found if is_valid_version(v)], reverse=True)
+            constraints = [r.constraint for r in reqs if r.constraint]
+            versions = [v for v in versions if all(satisfies(v, c) for c in constraints)]
+            if not constraints:
+                versions = [v for v in versions if satisfies(v, "*")]
+            pref = self.preferred.get(name)
+            if pref in versions:
+                versions.remove(pref)
+                versions.insert(0, pref)
+            tags = [(v, found[v]) for v in versions]
+        for _, tag in tags:
+            key = ("git", url, name, tag)
+            cand = self._once(self._candidates, key, lambda t=tag: self._git_candidate(name, url, t))
+            if id(cand) in bad or not all(self._check(r, cand) for r in reqs if r.constraint):
+                continue
+            mpv = cand.min_provisioning_version
+            if mpv and not core_satisfies(self.config.core_version, mpv):
+                with self._mutex:
+                    self.too_new.setdefault(name, []).append(cand)
+                continue
+            yield cand
+
+    def _git_candidate(self, name: str, url: str, ref: str) -> Candidate:
+        checkout, commit = self.git.checkout(url, ref)
+        folder = extension_in_checkout(checkout, name)
+        if folder is None:
+            raise NotFound(f"{url} at {ref} has no extension {name} (looked for <type>s/{name}/manifest.yaml)")
+        cand = self.local_candidate(name, folder, memo=False)
+        cand.source = "git"
+        cand.url, cand.ref, cand.commit = url, ref, commit
+        cand.subdir = folder.relative_to(checkout).as_posix() or "."
+        return cand
 
     def versions(self, name: str, settings: RegistrySettings) -> list[str]:
         """The semver versions among ``name``'s tags, newest first (other tags are ignored)."""
@@ -505,8 +572,8 @@ class ExtensionProvider(AbstractProvider):
             self.cache.store_bytes(desc, data)
         return data
 
-    def local_candidate(self, name: str, folder: Path) -> Candidate:
-        if name in self._local:
+    def local_candidate(self, name: str, folder: Path, *, memo: bool = True) -> Candidate:
+        if memo and name in self._local:
             return self._local[name]
         mf = folder / "manifest.yaml"
         if not mf.is_file():
@@ -522,7 +589,8 @@ class ExtensionProvider(AbstractProvider):
         cand.source = "local"
         cand.path = folder
         cand.digest = tree_digest(folder)
-        self._local[name] = cand
+        if memo:
+            self._local[name] = cand
         return cand
 
     def _from_manifest(self, meta: Any, where: str, name: str) -> Candidate:
@@ -663,12 +731,23 @@ def explain_impossible(provider: ExtensionProvider, causes: Sequence[Any]) -> Re
         if kind == "local":
             paragraphs.append(f"{name} cannot be found in the local extensions folder ({path}):\n" + "\n".join(lines))
             continue
-        assert settings is not None
-        available = provider.versions(name, settings)
-        where = settings.reference(name)
+        if kind == "git":
+            url, _ = provider.git_origin(name)
+            available = sort_versions([v for v in provider.git.versions(url, name) if is_valid_version(v)], True)
+            where = f"{url} (tags {{type}}s/{name}/v{{version}})"
+        else:
+            assert settings is not None
+            available = provider.versions(name, settings)
+            where = settings.reference(name)
         if not available:
             try:
-                known, has_catalog = provider.known_names(settings)
+                if kind == "git":
+                    tags = provider.git.tags(provider.git_origin(name)[0])
+                    known = sorted({t.split("/")[1] for t in tags if t.count("/") == 2})
+                    has_catalog = True
+                else:
+                    assert settings is not None
+                    known, has_catalog = provider.known_names(settings)
             except ProvisioningError:
                 known, has_catalog = [], False
             close = difflib.get_close_matches(name, [k for k in known if k != name], n=3, cutoff=0.6)
