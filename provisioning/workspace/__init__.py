@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,19 @@ def resolve_workspace(
     namespace: str | None = None,
 ) -> ResolveOutcome:
     """``dep resolve``: reuse an up-to-date lock (no registry needed) or resolve and write a new one; install."""
+    if stores is None:
+        with closing(Stores()) as own:
+            return resolve_workspace(
+                workspace,
+                locked=locked,
+                install_=install_,
+                update=update,
+                stores=own,
+                cache=cache,
+                registry=registry,
+                namespace=namespace,
+            )
     config = load_config(workspace, registry=registry, namespace=namespace)
-    stores = stores or Stores()
     cache = cache or BlobCache()
     lock = read_lock(config.lock_path)
     fresh = lock_is_fresh(config, lock)

@@ -104,6 +104,15 @@ class Stores:
     def opened(self) -> int:
         return len(self._open)
 
+    def close(self) -> None:
+        """Close what was opened (remote sessions hold connections)."""
+        with self._mutex:
+            storages, self._open = list(self._open.values()), {}
+        for storage in storages:
+            close = getattr(storage, "close", None)
+            if close is not None:
+                close()
+
 
 # --------------------------------------------------------------------------- cache
 
