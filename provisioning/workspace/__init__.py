@@ -360,12 +360,17 @@ def migrate_to_oci(
         if published is None or published.type != local.type:
             missing.append(f"{spec.name} {local.version} ({spec.location})")
             continue
+        entry: Any
+        if not is_path_registry(settings.registry):
+            entry = settings.reference(spec.name, tag_for_version(local.version))
+        elif registry:  # an embedded store named on the command line: say so in the entry
+            entry = {"name": spec.name, "version": local.version, "registry": settings.registry}
+        else:  # the config's own embedded store
+            entry = f"{spec.name}:{tag_for_version(local.version)}"
         ref = (
-            f"{spec.name}:{tag_for_version(local.version)}"
-            if is_path_registry(settings.registry)
-            else settings.reference(spec.name, tag_for_version(local.version))
+            entry if isinstance(entry, str) else f"{settings.registry}/{settings.namespace}/{spec.name}:{local.version}"
         )
-        plan.append({"name": spec.name, "type": spec.type, "version": local.version, "reference": ref})
+        plan.append({"name": spec.name, "type": spec.type, "version": local.version, "reference": ref, "entry": entry})
     if missing:
         raise ResolutionError(
             f"cannot migrate {display_path(config.root)} to OCI: not published at "
@@ -380,7 +385,7 @@ def migrate_to_oci(
     original = file.read_text(encoding="utf-8")
     try:
         for item in plan:
-            set_module_entry(file, item["type"], item["name"], item["reference"])
+            set_module_entry(file, item["type"], item["name"], item["entry"])
         if config.source_type == "local":
             _set_source_type_oci(file)
         load_config(config.root, registry=registry, namespace=namespace)

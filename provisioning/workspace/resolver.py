@@ -370,6 +370,11 @@ class ExtensionProvider(AbstractProvider):
             if path is None:
                 return
             cand = self.local_candidate(name, path)
+            mpv = cand.min_provisioning_version
+            if mpv and not core_satisfies(self.config.core_version, mpv):
+                self._warn(
+                    f"local {name} {cand.version} needs provisioning >= {mpv}; the core is {self.config.core_version}"
+                )
             for r in reqs:
                 if r.constraint and not satisfies(cand.version, r.constraint):
                     self._warn(
