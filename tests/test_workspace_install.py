@@ -385,3 +385,36 @@ def test_doit_resolve_and_install_tasks(ws: Path, home: Path) -> None:
     assert r.returncode != 0
     assert "no version of kubernetes satisfies" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_folders_not_installed_by_us_are_never_replaced(ws: Path, capsys) -> None:
+    mine = ws / "extensions" / "taskservs" / "etcd"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("hand-made\n")
+    before = snapshot(ws)
+    assert run("dep", "resolve") == 1
+    err = capsys.readouterr().err
+    assert "extensions/taskservs/etcd" in err and "not installed by provisioning" in err
+    assert snapshot(ws) == before
+
+
+def test_usage_errors_exit_2(ws: Path, capsys) -> None:
+    for argv in (["dep"], ["module"], ["workspace"]):
+        assert run(*argv) == 2
+    with pytest.raises(SystemExit) as info:
+        run("dep", "resolve", "--bogus")
+    assert info.value.code == 2
+
+
+def test_json_outputs(ws: Path, capsys) -> None:
+    import json
+
+    assert run("dep", "resolve", "-o", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["order"][-1] == "cilium" and data["result"]["lock_written"] is True
+    assert len(data["result"]["installed"]) == 7
+    assert run("dep", "validate", "-o", "json") == 0
+    assert json.loads(capsys.readouterr().out)["lock"] == "up to date"
+    assert run("dep", "tree", "cilium", "-o", "json") == 0
+    tree = json.loads(capsys.readouterr().out)
+    assert tree[0]["dependencies"][0]["name"] == "kubernetes"

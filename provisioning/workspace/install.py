@@ -651,12 +651,23 @@ def install(
     with _workspace_lock(root):
         recover(root)
         todo = []
+        foreign = []
         for name in lock.order:
             entry = lock.extensions[name]
             if is_installed(root, entry):
                 report.unchanged.append(name)
             else:
                 todo.append(entry)
+                dest = extension_dir(root, entry.type, entry.name)
+                if os.path.lexists(dest) and read_marker(dest) is None:
+                    foreign.append(dest)
+        if foreign:
+            raise ValidationError(
+                "these folders were not installed by provisioning and would be replaced: "
+                + ", ".join(str(f.relative_to(root)) for f in foreign)
+                + "; move them away (or load them with `provisioning module load TYPE WORKSPACE NAME --source local "
+                "--path DIR`) and run again"
+            )
         stale = []
         if prune and ext_root.is_dir():
             wanted = {(e.type, e.name) for e in lock.extensions.values()}
