@@ -6,6 +6,11 @@ downloading a layer). Candidates are produced lazily, best first, so a run touch
 versions it actually considers; manifests and configs are cached by digest and shared with
 the installer. Failures are turned into messages that say who wants what, which versions
 exist, and what to do.
+
+resolvelib re-checks every pin on every round (quadratic: 20 s for 1,000 extensions), so a
+greedy pass with the same provider answers runs first and resolvelib only takes over when a
+conflict needs backtracking; tests check both give the same answer. Against a remote registry
+the next tag lists and candidates are prefetched on a few threads: the same requests, overlapped.
 """
 
 from __future__ import annotations
