@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,7 @@ class Run:
     requests: int
     by_kind: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    cpu: float = 0.0  # user + system seconds of the command and every process it waited for
 
 
 def clean_env() -> dict[str, str]:
@@ -160,12 +162,17 @@ def clean_env() -> dict[str, str]:
 def measured(registry: Registry, label: str, func: Callable[[], dict[str, Any]]) -> Run:
     load = os.getloadavg()[0]
     mark = registry.mark()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     detail = func()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     counts = registry.requests_since(mark)
-    run = Run(seconds, sum(counts.values()), dict(sorted(counts.items())), {**detail, "load": load})
-    print(f"  {label:<46} {seconds:7.2f} s  {run.requests:5d} requests  (load {load:.1f})", flush=True)
+    run = Run(seconds, sum(counts.values()), dict(sorted(counts.items())), {**detail, "load": load}, cpu)
+    print(
+        f"  {label:<46} {seconds:7.2f} s  {run.requests:5d} requests  (cpu {cpu:6.2f} s, load {load:.1f})", flush=True
+    )
     if counts:
         print("      " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])), flush=True)
     return run
@@ -395,6 +402,14 @@ class Phase:
         return sorted(runs, key=lambda r: r.seconds)[(len(runs) - 1) // 2]
 
     @property
+    def ours_cpu(self) -> float:
+        return self.median(self.ours).cpu
+
+    @property
+    def oras_cpu(self) -> float:
+        return self.median(self.oras).cpu
+
+    @property
     def ours_s(self) -> float:
         return self.median(self.ours).seconds
 
@@ -589,12 +604,20 @@ def report(
                 "ours_seconds": p.ours_s,
                 "oras_seconds": p.oras_s,
                 "ratio": ratio,
+                "ours_cpu_seconds": p.ours_cpu,
+                "oras_cpu_seconds": p.oras_cpu,
                 "ours_requests": p.ours_req,
                 "oras_requests": p.oras_req,
                 "ours_runs": [asdict(r) for r in p.ours],
                 "oras_runs": [asdict(r) for r in p.oras],
                 "extra": {k: asdict(v) if isinstance(v, Run) else v for k, v in p.extra.items()},
             }
+        )
+    print()
+    print("CPU seconds (user + system, the command and its child processes; less sensitive to a busy machine):")
+    for p in phases:
+        print(
+            f"  {p.name:<26} ours {p.ours_cpu:7.2f}   oras-py {p.oras_cpu:7.2f}   ratio {p.oras_cpu / p.ours_cpu:5.1f}x"
         )
     first, fresh, warm, delta = phases
     ideal, validation = first.extra["ideal"], first.extra["validation"]
