@@ -695,12 +695,9 @@ def install(
                 shutil.rmtree(ext_root, ignore_errors=True)
             raise
         # Commit: swap folders in install order; each swap is two renames, undone by recover().
-        created_type_dirs = []
         for entry in todo:
             dest = extension_dir(root, entry.type, entry.name)
-            if not dest.parent.exists():
-                dest.parent.mkdir(parents=True)
-                created_type_dirs.append(dest.parent)
+            dest.parent.mkdir(parents=True, exist_ok=True)
             if os.path.lexists(dest):
                 old = staging / "old" / f"{entry.type}s" / entry.name
                 old.parent.mkdir(parents=True, exist_ok=True)
