@@ -212,19 +212,21 @@ def test_bad_module_entries(ws: Path) -> None:
     assert "config/provisioning.yaml:2: dependencies.core.version: 'three' is not a semantic version" in error_of(ws)
 
 
-def test_registry_precedence_config_then_env_then_default(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_precedence_flag_then_env_then_config_then_default(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bare = "dependencies:\n  extensions:\n    modules:\n      taskservs: [kubernetes]\n"
     write(ws, bare)
     cfg = load_config(ws)
     assert (cfg.registry.registry, cfg.registry.namespace) == ("localhost:5000", "provisioning-extensions")
-    monkeypatch.setenv("PROVISIONING_REGISTRY", "127.0.0.1:5994")
-    monkeypatch.setenv("PROVISIONING_NAMESPACE", "team-ns")
-    cfg = load_config(ws)
-    assert (cfg.registry.registry, cfg.registry.namespace) == ("127.0.0.1:5994", "team-ns")
     write(ws, bare + "    oci: {registry: ./store, namespace: mine}\n")
     cfg = load_config(ws)
     assert (cfg.registry.registry, cfg.registry.namespace) == (str(ws / "store"), "mine")
     assert cfg.registry.is_path  # a path names the embedded store, relative to the workspace
+    monkeypatch.setenv("PROVISIONING_REGISTRY", "127.0.0.1:5994")
+    monkeypatch.setenv("PROVISIONING_NAMESPACE", "team-ns")
+    cfg = load_config(ws)  # the environment points a whole CI run at a mirror
+    assert (cfg.registry.registry, cfg.registry.namespace) == ("127.0.0.1:5994", "team-ns")
     cfg = load_config(ws, registry="127.0.0.1:5993")
     assert cfg.registry.registry == "127.0.0.1:5993"
 

@@ -1,8 +1,8 @@
 """``provisioning dep …``: resolve, check-updates, update, validate, tree.
 
 Each acts on the workspace in the current folder (its ``config/provisioning.yaml``) or the
-one named by ``--workspace PATH``. The registry comes from the workspace config, then
-``PROVISIONING_REGISTRY``/``PROVISIONING_NAMESPACE``, then ``localhost:5000`` /
+one named by ``--workspace PATH``. The registry comes from ``PROVISIONING_REGISTRY``/
+``PROVISIONING_NAMESPACE``, then the workspace config, then ``localhost:5000`` /
 ``provisioning-extensions``; ``--registry``/``--namespace`` override all of them, and a
 filesystem path names the embedded store. Listings print tables, or JSON with ``--output json``.
 """

@@ -394,7 +394,11 @@ def registry_settings(
     namespace: str | None = None,
     env: dict[str, str] | None = None,
 ) -> RegistrySettings:
-    """Registry and namespace: command line, then the config, then the environment, then defaults."""
+    """Registry and namespace: command line, then the environment, then the config, then defaults.
+
+    The same order as every other command (``provisioning.settings``): an air-gapped CI points
+    ``PROVISIONING_REGISTRY`` at its mirror without editing workspaces.
+    """
     env = dict(os.environ) if env is None else env
     oci = _get(doc, "dependencies", "extensions", "oci") or {}
     reg_section = _get(doc, "dependencies", "registry") or _get(doc, "registry") or {}
@@ -405,21 +409,21 @@ def registry_settings(
         host = registry if is_path_registry(registry) else _endpoint(registry)[0]
         if is_path_registry(registry):
             host = str(Path(layout_path(registry)).expanduser().resolve())
+    elif env.get("PROVISIONING_REGISTRY"):
+        value = env["PROVISIONING_REGISTRY"]
+        host = str(Path(layout_path(value)).expanduser().resolve()) if is_path_registry(value) else _endpoint(value)[0]
     elif oci.get("registry") or reg_oci.get("endpoint"):
         host, scheme_tls = _endpoint(oci.get("registry") or reg_oci["endpoint"])
         written = host if is_path_registry(host) else None
         host = _resolve_registry_path(host, root)
         tls = tls if tls is not None else scheme_tls
-    elif env.get("PROVISIONING_REGISTRY"):
-        value = env["PROVISIONING_REGISTRY"]
-        host = str(Path(layout_path(value)).expanduser().resolve()) if is_path_registry(value) else _endpoint(value)[0]
     else:
         host = DEFAULT_REGISTRY
     ns = (
         namespace
+        or env.get("PROVISIONING_NAMESPACE")
         or oci.get("namespace")
         or (reg_oci.get("namespaces") or {}).get("extensions")
-        or env.get("PROVISIONING_NAMESPACE")
         or DEFAULT_NAMESPACE
     )
     auth = oci.get("auth_token_path") or reg_oci.get("auth_token_path")
