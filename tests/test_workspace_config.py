@@ -212,9 +212,7 @@ def test_bad_module_entries(ws: Path) -> None:
     assert "config/provisioning.yaml:2: dependencies.core.version: 'three' is not a semantic version" in error_of(ws)
 
 
-def test_registry_precedence_flag_then_env_then_config_then_default(
-    ws: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_registry_precedence_flag_then_env_then_config_then_default(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bare = "dependencies:\n  extensions:\n    modules:\n      taskservs: [kubernetes]\n"
     write(ws, bare)
     cfg = load_config(ws)
