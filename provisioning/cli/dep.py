@@ -10,35 +10,13 @@ filesystem path names the embedded store. Listings print tables, or JSON with ``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-
-
-def console() -> Any:
-    """A rich console on stdout; wide and plain when stdout is not a terminal (pipes, tests)."""
-    from rich.console import Console
-
-    tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 250, soft_wrap=not tty, highlight=False)
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    t = Table(*columns, title=title, box=box.SQUARE, header_style="bold", title_justify="left")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
-    console().print(t)
+from .output import print_json, table
 
 
 def warn(messages: Iterable[str]) -> None:

@@ -43,6 +43,7 @@ from ..oci.reference import (
     version_for_tag,
 )
 from ..settings import RegistrySettings, registry_settings
+from .output import print_json, table
 
 TITLE = "org.opencontainers.image.title"
 DESCRIPTION = "org.opencontainers.image.description"
@@ -185,28 +186,6 @@ def _short(exc: BaseException) -> str:
     text = str(exc)
     m = re.search(r"\(Caused by (\w+)\(", text)
     return m.group(1) if m else text[:200]
-
-
-def _out() -> Any:
-    """A rich console on stdout; wide and plain when stdout is not a terminal (pipes, tests)."""
-    from rich.console import Console
-
-    tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 250, soft_wrap=not tty, highlight=False)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def _table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(*columns, title=title, box=box.SQUARE, header_style="bold", title_justify="left")
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    _out().print(table)
 
 
 def human_size(n: int) -> str:
@@ -353,7 +332,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     dest = Path(args.dest) if args.dest else Path.cwd() / ref.name
     files = pull_into(target, layer, dest, force=args.force, label=ref.name)
     if args.output == "json":
-        _print_json({"reference": str(ref), "digest": desc.digest, "dest": str(dest), "files": files})
+        print_json({"reference": str(ref), "digest": desc.digest, "dest": str(dest), "files": files})
     else:
         print(f"pulled {ref} ({desc.digest}) into {dest} ({files} files, {human_size(layer.size)})")
     return 0
@@ -489,7 +468,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     if args.output == "json":
         data = result.to_dict()
         data["reference"] = shown
-        _print_json(data)
+        print_json(data)
     elif result.status == "unchanged":
         print(f"unchanged: {shown} is already published with the same content ({result.digest})")
     else:
@@ -520,12 +499,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             }
         )
     if args.output == "json":
-        _print_json(rows)
+        print_json(rows)
         return 0
     if not rows:
         print(f"no artifacts under {namespace or '(all namespaces)'} in {registry}", file=sys.stderr)
         return 0
-    _table(
+    table(
         None,
         ("artifact", "versions", "latest", "reference"),
         ((r["artifact"], len(r["versions"]), r["latest"], r["reference"]) for r in rows),
@@ -573,13 +552,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     repos = [r for r in _in_namespace(_catalog(ctx, registry), namespace) if term in r.rsplit("/", 1)[-1].lower()]
     found = [s for s in _parallel(lambda r: _summary(ctx, registry, r), repos) if s]
     if args.output == "json":
-        _print_json(found)
+        print_json(found)
         return 0
     if not found:
         where = f"{registry}/{namespace}" if namespace else registry
         print(f"no artifact matching {args.term!r} in {where}", file=sys.stderr)
         return 0
-    _table(
+    table(
         None,
         ("artifact", "version", "type", "description", "reference"),
         ((s["artifact"], s["version"], s["type"], s["description"], s["reference"]) for s in found),
@@ -601,11 +580,9 @@ def cmd_tags(args: argparse.Namespace) -> int:
         {"artifact": ref.name, "version": version_for_tag(t), "tag": t, "reference": display_ref(ref, t)} for t in tags
     ]
     if args.output == "json":
-        _print_json(rows)
+        print_json(rows)
     else:
-        _table(
-            None, ("artifact", "version", "reference"), ((r["artifact"], r["version"], r["reference"]) for r in rows)
-        )
+        table(None, ("artifact", "version", "reference"), ((r["artifact"], r["version"], r["reference"]) for r in rows))
     return 0
 
 
@@ -636,7 +613,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "manifest": doc,
     }
     if args.output == "json":
-        _print_json(info)
+        print_json(info)
         return 0
     rows: list[tuple[str, str]] = [
         ("reference", info["reference"]),
@@ -659,7 +636,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         rows.append((f"layer {i}", f"{title} ({human_size(d.size)})" if title else human_size(d.size)))
         rows.append((f"layer {i} media type", d.media_type))
         rows.append((f"layer {i} digest", d.digest))
-    _table(None, ("field", "value"), rows)
+    table(None, ("field", "value"), rows)
     return 0
 
 
@@ -751,7 +728,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
             ) from exc
         raise
     if args.output == "json":
-        _print_json({"reference": str(ref), "digest": desc.digest, "deleted": True})
+        print_json({"reference": str(ref), "digest": desc.digest, "deleted": True})
     else:
         print(f"deleted {ref} ({desc.digest})")
     return 0
@@ -797,7 +774,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         )
     shown_dst = display_ref(dst, dst.tag) if dst.tag else f"{dst}@{desc.digest}"
     if args.output == "json":
-        _print_json(
+        print_json(
             {
                 "source": str(src),
                 "destination": shown_dst,
@@ -849,11 +826,11 @@ def cmd_config(args: argparse.Namespace) -> int:
         "workspace": str(s.workspace) if s.workspace else None,
     }
     if args.output == "table":
-        _table(
+        table(
             None, ("setting", "value"), ((k, json.dumps(v) if not isinstance(v, str) else v) for k, v in data.items())
         )
     else:
-        _print_json(data)
+        print_json(data)
     return 0
 
 
@@ -864,7 +841,7 @@ def cmd_package(args: argparse.Namespace) -> int:
     if words and words[0] == "validate" and len(words) == 2:
         ext = validate_extension(Path(words[1]))
         if args.output == "json":
-            _print_json({"valid": True, "name": ext.name, "type": ext.type, "version": ext.version, "path": words[1]})
+            print_json({"valid": True, "name": ext.name, "type": ext.type, "version": ext.version, "path": words[1]})
         else:
             print(f"valid: {ext.type} {ext.name} {ext.version} ({words[1]})")
         return 0

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .dep import print_json, table
+from .output import print_json, table
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
