@@ -14,23 +14,21 @@ import argparse
 import contextlib
 import functools
 import getpass
-import gzip
 import io
 import json
 import os
 import re
 import shutil
 import sys
-import tarfile
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
-from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UnsafeArchive, UsageError
+from ..archive import safe_extract
+from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UsageError
 from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor
 from ..oci.reference import (
     InvalidReference,
@@ -371,7 +369,7 @@ def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False
                 spool.write(chunk)
                 advance(len(chunk))
             spool.seek(0)
-            files = safe_extract(spool, tree, create=False)
+            files = safe_extract(spool, tree, what=f"layer of {label}")
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
             os.replace(dest, old / "tree")
@@ -383,52 +381,6 @@ def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False
     finally:
         if tree.exists():
             shutil.rmtree(tree, ignore_errors=True)
-
-
-def safe_extract(archive: Path | IO[bytes], into: Path, *, create: bool = True) -> int:
-    """Extract plain files and folders only; refuse absolute paths, ``..``, links and devices."""
-    if create:
-        into.mkdir(parents=True)
-    made: set[Path] = {into}
-    count = 0
-    try:
-        tar = (
-            tarfile.open(fileobj=archive, mode="r:gz")
-            if hasattr(archive, "read")
-            else tarfile.open(archive, mode="r:gz")  # type: ignore[arg-type]
-        )
-        with tar:
-            for member in tar:
-                name = member.name
-                parts = PurePosixPath(name).parts
-                if name.startswith("/") or "\\" in name or ".." in parts or not parts or ":" in parts[0]:
-                    raise UnsafeArchive(f"refusing archive member {name!r}: it would land outside the target folder")
-                path = into.joinpath(*parts)
-                if not (member.isdir() or member.isfile()):
-                    raise UnsafeArchive(
-                        f"refusing archive member {name!r}: only plain files and folders are allowed, "
-                        "not links or devices"
-                    )
-                folder = path if member.isdir() else path.parent
-                try:
-                    if folder not in made:
-                        folder.mkdir(parents=True, exist_ok=True)
-                        made.add(folder)
-                    if member.isdir():
-                        continue
-                    src = tar.extractfile(member)
-                    assert src is not None
-                    with src, open(path, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                    os.chmod(path, 0o755 if member.mode & 0o111 else 0o644)
-                except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile):
-                    raise
-                except OSError as exc:
-                    raise ProvisioningError(f"cannot write {path}: {exc.strerror or exc}") from exc
-                count += 1
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise UnsafeArchive(f"the artifact's content is not a readable tar.gz archive: {exc}") from exc
-    return count
 
 
 @_translate
