@@ -456,7 +456,7 @@ def test_pull_refuses_unsafe_archives(tmp_path: Path) -> None:
     for bad in ("../evil", "/abs/evil", "a/../../evil"):
         with pytest.raises(UnsafeArchive, match="absolute path|climbs out"):
             extract(archive(lambda t, b=bad: add(t, b)), tmp_path / uuid.uuid4().hex, what="layer")
-    with pytest.raises(UnsafeArchive, match="escapes"):
+    with pytest.raises(UnsafeArchive, match="symlink .* is absolute"):
         extract(archive(lambda t: add(t, "link", kind=tarfile.SYMTYPE)), tmp_path / uuid.uuid4().hex, what="layer")
     broken = tmp_path / "broken.tar.gz"
     broken.write_bytes(b"not a tarball")
