@@ -38,7 +38,7 @@ from .auth import CATALOG_SCOPE, RegistryAuth, parse_challenge, repository_scope
 from .credentials import Credentials
 from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, Descriptor, sha256_digest
 from .reference import tag_for_version, validate_repository
-from .store import Verifier, verified
+from .store import verified
 
 log = logging.getLogger(__name__)
 
@@ -208,26 +208,6 @@ class _SizedBody:
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._chunks)
-
-
-def _checked(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Check what we upload as it streams; raise before the last byte leaves when it is wrong."""
-    v = Verifier(desc)
-    pending: bytes | None = None
-    for chunk in chunks:
-        if not chunk:
-            continue
-        v.update(chunk)
-        if v.size > desc.size:
-            raise DigestMismatch(
-                f"content for {desc.digest} is larger than the {desc.size} bytes its descriptor says; not uploaded"
-            )
-        if pending is not None:
-            yield pending
-        pending = bytes(chunk)
-    v.check()
-    if pending is not None:
-        yield pending
 
 
 def _bounded(chunks: Iterable[bytes], desc: Descriptor) -> Iterator[bytes]:
@@ -1090,7 +1070,7 @@ class RemoteTarget:
 
     def _upload_monolithic(self, desc: Descriptor, source: _Replayable) -> None:
         location = self._location(self._start_upload())
-        chunks = _checked(desc, source)
+        chunks = verified(desc, source)
         try:
             body: Any = b"".join(chunks) if desc.size == 0 else _SizedBody(chunks, desc.size)
             self.storage.request(
@@ -1113,7 +1093,7 @@ class RemoteTarget:
         size = max(self.storage.chunk_size, int(minimum) if minimum.isdigit() else 0)
         offset = 0
         try:
-            for piece in _rechunk(_checked(desc, source), size):
+            for piece in _rechunk(verified(desc, source), size):
                 end = offset + len(piece) - 1
                 refusals = (400, 405, 415, 416, 501) if offset == 0 else ()
                 resp = self.storage.request(

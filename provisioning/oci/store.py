@@ -91,16 +91,25 @@ class Verifier:
 
 
 def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Pass chunks through, raising DigestMismatch before the last chunk if content is wrong."""
+    """Pass chunks through, raising DigestMismatch before the last chunk if content is wrong.
+
+    Content longer than the descriptor says is refused as soon as it overflows.
+    """
+    from ..errors import DigestMismatch
+
     v = Verifier(desc)
     pending: bytes | None = None
     for chunk in chunks:
         if not chunk:
             continue
         v.update(chunk)
+        if v.size > desc.size:
+            raise DigestMismatch(
+                f"content for {desc.digest} is larger than the {desc.size} bytes its descriptor says; rejected"
+            )
         if pending is not None:
             yield pending
-        pending = chunk
+        pending = bytes(chunk)
     v.check()
     if pending is not None:
         yield pending
