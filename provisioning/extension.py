@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError, VersionError
-from .yamlfile import load_yaml, schema_errors
+from .yamlfile import line_of, load_yaml, schema_errors
 
 TYPES = ("provider", "taskserv", "cluster")
 TYPE_FOLDERS = {f"{t}s": t for t in TYPES}
@@ -77,19 +77,19 @@ def load_extension(path: Path) -> Extension:
     shown = display(path / "manifest.yaml")
     if not path.is_dir():
         raise ValidationError(f"{display(path)}: no such extension folder; pass the folder holding manifest.yaml")
-    data, lines = load_yaml(path / "manifest.yaml", shown)
+    data = load_yaml(path / "manifest.yaml", display=shown)
     if data is None:
         raise ValidationError(f"{shown}: the manifest is empty; it needs at least name, type, version, description")
     if not isinstance(data, dict):
         raise ValidationError(f"{shown}:1: the manifest must be a mapping of fields, not {type(data).__name__}")
-    problems = schema_errors(data, "manifest.schema.json", lines, shown)
-    problems += _constraint_errors(data, lines, shown)
+    problems = schema_errors(data, "manifest.schema.json", shown)
+    problems += _constraint_errors(data, shown)
     if problems:
         raise ValidationError(_summary(path, problems))
     return Extension(path, data)
 
 
-def _constraint_errors(data: dict[str, Any], lines: dict, shown: str) -> list[str]:
+def _constraint_errors(data: dict[str, Any], shown: str) -> list[str]:
     from .versions import parse_constraint
 
     out = []
@@ -101,8 +101,7 @@ def _constraint_errors(data: dict[str, Any], lines: dict, shown: str) -> list[st
             try:
                 parse_constraint(constraint)
             except VersionError as exc:
-                line = lines.get(("dependencies", name), 1)
-                out.append(f"{shown}:{line}: dependencies.{name}: {exc}")
+                out.append(f"{shown}:{line_of(data, ('dependencies', name))}: dependencies.{name}: {exc}")
     return out
 
 

@@ -1,12 +1,14 @@
 """YAML that remembers where things are, and JSON Schema errors that say file, line and field.
 
 Users fix what they can find: ``extensions/taskservs/redis/manifest.yaml:4: version: '1.0' is
-not a valid semantic version`` beats a bare jsonschema dump.
+not a semantic version`` beats a bare jsonschema dump. Mappings and lists loaded here carry
+the line of themselves and of each key or item, so any later check can point at its line too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,55 +20,91 @@ from .errors import ValidationError
 
 SCHEMA_DIRS = (Path(__file__).resolve().parent.parent / "schemas", Path(__file__).resolve().parent / "schemas")
 
-Location = tuple[str | int, ...]
+
+class LineDict(dict):
+    """A mapping that knows the line of itself and of each of its keys (1-based)."""
+
+    line: int = 0
+    key_lines: dict[Any, int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that records the line of every mapping key and sequence item."""
+class LineList(list):
+    """A list that knows the line of itself and of each item (1-based)."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.lines: dict[Location, int] = {}
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        self._record(node, ())
-        return super().construct_document(node)
-
-    def _record(self, node: yaml.Node, path: Location) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-                self.lines[path + (key,)] = key_node.start_mark.line + 1
-                self._record(value_node, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._record(item, path + (i,))
+    line: int = 0
+    item_lines: list[int]
 
 
-def load_yaml(path: Path, display: str | None = None) -> tuple[Any, dict[Location, int]]:
-    """Load one YAML document; return the data and the line of each field path."""
-    display = display or str(path)
+class LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences record their node marks."""
+
+
+def _construct_map(loader: LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+    data = LineDict()
+    yield data
+    data.update(loader.construct_mapping(node, deep=True))  # flattens merge keys in node.value
+    data.line = node.start_mark.line + 1
+    data.key_lines = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        data.key_lines.setdefault(key, key_node.start_mark.line + 1)
+
+
+def _construct_seq(loader: LineLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
+    data = LineList()
+    yield data
+    data.extend(loader.construct_sequence(node, deep=True))
+    data.line = node.start_mark.line + 1
+    data.item_lines = [n.start_mark.line + 1 for n in node.value]
+
+
+LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load_yaml(path: Path, *, display: str | None = None, text: str | None = None) -> Any:
+    """Parse one YAML document with line information; a syntax error becomes ``file:line: problem``."""
+    shown = display or str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValidationError(f"{shown}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"{shown}: cannot read: {exc}") from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{display}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{display}: cannot read: {exc}") from None
-    loader = _LineLoader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise ValidationError(
-            f"{display}{line}: malformed YAML: {exc.problem or exc.context}; fix the syntax at that line"
-        ) from None
+        return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ValidationError(f"{display}: malformed YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return data, loader.lines
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        detail = f"{context}, {problem}" if context else problem
+        raise ValidationError(f"{shown}{line}: malformed YAML: {detail}; fix the syntax at that line") from None
+
+
+def line_of(doc: Any, path: Sequence[Any]) -> int:
+    """The line of the deepest element of ``path`` that the document recorded (0 if none)."""
+    line = getattr(doc, "line", 0)
+    node = doc
+    for part in path:
+        if isinstance(node, LineDict) and part in node:
+            line = node.key_lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.item_lines[part]
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def field_path(path: Iterable[Any]) -> str:
+    """``dependencies.extensions.modules.taskservs[2]``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
 
 
 @cache
@@ -80,30 +118,24 @@ def load_schema(name: str) -> dict[str, Any]:
 
 
 @cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str) -> Any:
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
-def field_path(path: Location) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def schema_errors(data: Any, schema_name: str, lines: dict[Location, int], display: str) -> list[str]:
+def schema_errors(doc: Any, schema_name: str, display: str) -> list[str]:
     """Every schema violation as ``FILE:LINE: FIELD: message``, in document order."""
     found = []
-    for err in _validator(schema_name).iter_errors(data):
-        where = tuple(err.absolute_path)
-        probe = where
-        while probe not in lines and probe:
-            probe = probe[:-1]
-        line = lines.get(probe, 1)
-        found.append((line, f"{display}:{line}: {field_path(where)}: {_describe(err)}"))
-    return [msg for _, msg in sorted(found)]
+    for err in _validator(schema_name).iter_errors(doc):
+        if err.context:  # oneOf/anyOf: report the most relevant branch
+            err = jsonschema.exceptions.best_match(err.context)
+        path = list(err.absolute_path)
+        line = line_of(doc, path)
+        where = f"{display}:{line}" if line else display
+        found.append((line, f"{where}: {field_path(path)}: {_describe(err)}"))
+    return [msg for _, msg in sorted(found, key=lambda item: item[0])]
 
 
 def _describe(err: jsonschema.ValidationError) -> str:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -269,10 +268,11 @@ def test_no_workspace_here(tmp_path: Path, home: Path, monkeypatch: pytest.Monke
     assert "no workspace config at config/provisioning.yaml" in capsys.readouterr().err
 
 
-def test_schema_file_is_valid_json_schema() -> None:
+def test_schema_files_are_valid_json_schemas() -> None:
     import jsonschema
 
-    from provisioning.workspace.config import schema_path
+    from provisioning.yamlfile import load_schema
 
-    schema = json.loads(schema_path().read_text())
-    jsonschema.validators.validator_for(schema).check_schema(schema)
+    for name in ("workspace.schema.json", "manifest.schema.json"):
+        schema = load_schema(name)
+        jsonschema.validators.validator_for(schema).check_schema(schema)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
+from .. import __version__, yamlfile
 from ..errors import ValidationError, VersionError
 from ..oci.reference import (
     DEFAULT_NAMESPACE,
@@ -32,56 +32,13 @@ from ..oci.reference import (
     parse_reference,
     version_for_tag,
 )
+from ..yamlfile import field_path, line_of
 
 CONFIG_RELPATH = Path("config") / "provisioning.yaml"
 TYPES = ("provider", "taskserv", "cluster")
 PLURALS = {f"{t}s": t for t in TYPES}
 SOURCE_TYPES = ("oci", "local", "gitea", "git")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-
-
-# --------------------------------------------------------------------------- YAML with lines
-
-
-class LineDict(dict):
-    """A mapping that knows the line of itself and of each of its keys (1-based)."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-
-class LineList(list):
-    """A list that knows the line of itself and of each item (1-based)."""
-
-    line: int = 0
-    item_lines: list[int]
-
-
-class LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences record their node marks."""
-
-
-def _construct_map(loader: LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
-    data = LineDict()
-    yield data
-    data.update(loader.construct_mapping(node, deep=True))  # flattens merge keys in node.value
-    data.line = node.start_mark.line + 1
-    data.key_lines = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        data.key_lines.setdefault(key, key_node.start_mark.line + 1)
-
-
-def _construct_seq(loader: LineLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
-    data = LineList()
-    yield data
-    data.extend(loader.construct_sequence(node, deep=True))
-    data.line = node.start_mark.line + 1
-    data.item_lines = [n.start_mark.line + 1 for n in node.value]
-
-
-LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 def display_path(path: Path) -> str:
@@ -98,47 +55,8 @@ def _display(path: str, cwd: str) -> str:
 
 
 def load_yaml(path: Path, text: str | None = None) -> Any:
-    """Parse YAML, turning a syntax error into ``file:line: problem``."""
-    if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValidationError(f"{display_path(path)} not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"cannot read {display_path(path)}: {exc}") from None
-    try:
-        return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        detail = f"{context}, {problem}" if context else problem
-        raise ValidationError(f"{display_path(path)}{line}: malformed YAML: {detail}") from None
-
-
-def line_of(doc: Any, path: Sequence[Any]) -> int:
-    """The line of the deepest element of ``path`` that the document recorded (0 if none)."""
-    line = getattr(doc, "line", 0)
-    node = doc
-    for part in path:
-        if isinstance(node, LineDict) and part in node:
-            line = node.key_lines.get(part, line)
-            node = node[part]
-        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.item_lines[part]
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def field_path(path: Iterable[Any]) -> str:
-    """``dependencies.extensions.modules.taskservs[2]``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+    """Parse YAML with line information, turning a syntax error into ``file:line: problem``."""
+    return yamlfile.load_yaml(path, display=display_path(path), text=text)
 
 
 def where(file: Path, doc: Any, path: Sequence[Any]) -> str:
@@ -149,50 +67,12 @@ def where(file: Path, doc: Any, path: Sequence[Any]) -> str:
 # --------------------------------------------------------------------------- schema
 
 
-def schema_path() -> Path:
-    """``schemas/workspace.schema.json``: in the checkout, or shipped inside the package."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "schemas", here / "schemas"):
-        p = candidate / "workspace.schema.json"
-        if p.is_file():
-            return p
-    raise FileNotFoundError("workspace.schema.json not found next to the provisioning package")
-
-
-@lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _describe(error: Any) -> str:
-    """One line for a jsonschema error; ``oneOf`` failures report their most relevant branch."""
-    import jsonschema
-
-    if error.context:
-        error = jsonschema.exceptions.best_match(error.context)
-    return error.message
-
-
 def validate_document(doc: Any, file: Path) -> None:
     """Schema-check a parsed config; all problems at once, each with its line and field path."""
-    import jsonschema
-
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: (line_of(doc, list(e.absolute_path)), e.path))
-    if not errors:
-        return
-    lines = []
-    for err in errors[:10]:
-        if err.context:
-            err = jsonschema.exceptions.best_match(err.context)
-        p = list(err.absolute_path)
-        lines.append(f"{where(file, doc, p)}: {field_path(p)}: {err.message}")
-    more = f"\n({len(errors) - 10} more)" if len(errors) > 10 else ""
-    raise ValidationError("\n".join(lines) + more)
+    errors = yamlfile.schema_errors(doc, "workspace.schema.json", display_path(file))
+    if errors:
+        more = f"\n({len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise ValidationError("\n".join(errors[:10]) + more)
 
 
 # --------------------------------------------------------------------------- model
