@@ -66,7 +66,7 @@ def _ignored(rel: str, is_dir: bool, patterns: list[str]) -> bool:
     return False
 
 
-def included_files(ext_dir: Path) -> list[tuple[str, Path]]:
+def included_files(ext_dir: Path, ignore: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
     """The files that go into the artifact as (posix relative path, path), sorted.
 
     ``tests/`` and the ignore file's patterns (gitignore-like: ``*.bak``, ``/build``, ``tmp/``) are
@@ -74,7 +74,7 @@ def included_files(ext_dir: Path) -> list[tuple[str, Path]]:
     """
     from .errors import ValidationError
 
-    patterns = _ignore_patterns(ext_dir)
+    patterns = _ignore_patterns(ext_dir) + list(ignore)
     out: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(ext_dir):
         base = Path(dirpath)
@@ -241,7 +241,8 @@ def build_core_artifact(root: Path, version: str, *, use_git: bool = True) -> Ar
         if path.is_file():
             files.append((top, path))
         elif path.is_dir():
-            files.extend((f"{top}/{rel}", p) for rel, p in included_files(path) if not rel.endswith(".pyc"))
+            # provisioning/schemas links to schemas/ (so wheels ship it); it is already included once
+            files.extend((f"{top}/{rel}", p) for rel, p in included_files(path, ignore=("/schemas/",)))
     return _assemble(core, sorted(files), CORE_ARTIFACT_TYPE, CORE_CONFIG_TYPE, LAYER_TYPE, use_git)
 
 
