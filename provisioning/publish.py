@@ -141,8 +141,12 @@ class Preflight:
         return cls(d["source_digest"], existing, d.get("problems"))  # type: ignore[arg-type]
 
 
+def _load(ext: Path | Extension) -> Extension:
+    return ext if isinstance(ext, Extension) else load_extension(ext)
+
+
 def preflight(
-    ext_dirs: list[Path],
+    ext_dirs: list[Path | Extension],
     storage: Storage,
     namespace: str,
     *,
@@ -160,7 +164,7 @@ def preflight(
     exts = []
     for ext_dir in ext_dirs:
         try:
-            exts.append(load_extension(ext_dir))
+            exts.append(_load(ext_dir))
         except ProvisioningError:
             continue  # publishing it reports the error
 
@@ -186,7 +190,7 @@ def preflight(
 
 
 def publish_extension(
-    ext_dir: Path,
+    ext_dir: Path | Extension,
     storage: Storage,
     namespace: str,
     *,
@@ -202,13 +206,12 @@ def publish_extension(
     tested and packaged.
     """
     started = time.monotonic()
-    ext = load_extension(ext_dir)
+    ext = _load(ext_dir)
     target = storage.repository(f"{namespace}/{ext.name}")
     result = _result(ext.key, ext.name, ext.version, target)
     try:
-        digest = source_digest(ext.path)
-        if checked is not None and checked.source_digest != digest:
-            checked = None  # the files changed since the preflight: ask again
+        # a preflight of this run already hashed the sources and asked the destination
+        digest = checked.source_digest if checked is not None else source_digest(ext.path)
         existing = checked.existing if checked else _published_source(target, tag_for_version(ext.version))
         if existing and existing[1] == digest:
             result.status, result.digest = UNCHANGED, existing[0]

@@ -112,7 +112,8 @@ def _preflight_file(ctx: PipelineContext) -> Path:
 def _run_preflight(ctx: PipelineContext, known: list[str]) -> TaskFailed | None:
     try:
         selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
-        found = preflight(selected, _storage(ctx), ctx.settings.namespace, known=known, force=ctx.force)
+        loaded = [try_load(d) or d for d in selected]
+        found = preflight(loaded, _storage(ctx), ctx.settings.namespace, known=known, force=ctx.force)
     except ProvisioningError as exc:
         return TaskFailed(str(exc))
     out = _preflight_file(ctx)
@@ -145,7 +146,7 @@ def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFaile
     s = ctx.settings
     try:
         result = publish_extension(
-            ext_dir,
+            try_load(ext_dir) or ext_dir,
             _storage(ctx),
             s.namespace,
             force=ctx.force,
