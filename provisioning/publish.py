@@ -112,12 +112,15 @@ def _result(key: str, name: str, version: str, target: Target, tag: str | None =
     return PublishResult(key=key, name=name, version=version, reference=reference, status=FAILED)
 
 
-def test_problems(ext_dir: Path) -> list[str]:
-    """The extension's own tests must pass before it is published."""
-    from .testing import run_extension_tests
+def test_problems(ext_dirs: list[Path]) -> dict[Path, list[str]]:
+    """The extensions' own tests must pass before they are published (run in batches)."""
+    from .testing import run_many_extension_tests
 
-    report = run_extension_tests(ext_dir)
-    return [] if report.ok else [f"tests failed, not publishing:\n{report.summary()}"]
+    reports = run_many_extension_tests(ext_dirs)
+    return {
+        path: [] if report.ok else [f"tests failed, not publishing:\n{report.summary()}"]
+        for path, report in reports.items()
+    }
 
 
 @dataclass
@@ -174,19 +177,19 @@ def preflight(
         return ext, Preflight(source_digest(ext.path), existing)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = dict(pool.map(look, exts))
+        found = {ext.path: pre for ext, pre in pool.map(look, exts)}
     todo = [
-        ext for ext, pre in found.items() if pre.existing is None or (force and pre.existing[1] != pre.source_digest)
+        ext
+        for ext in exts
+        if found[ext.path].existing is None or (force and found[ext.path].existing[1] != found[ext.path].source_digest)  # type: ignore[index]
     ]
     for path, problems in validate_extensions(todo, known).items():
-        found_by_path = next(p for e, p in found.items() if e.path == path)
-        found_by_path.problems = problems
+        found[path].problems = problems
     if run_tests:
-        ready = [ext for ext in todo if not found[ext].problems]
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for ext, problems in zip(ready, pool.map(lambda e: test_problems(e.path), ready), strict=True):
-                found[ext].problems = problems
-    return {ext.path: pre for ext, pre in found.items()}
+        ready = [ext.path for ext in todo if not found[ext.path].problems]
+        for path, problems in test_problems(ready).items():
+            found[path].problems = problems
+    return found
 
 
 def publish_extension(
@@ -226,7 +229,7 @@ def publish_extension(
                     [ext], known if known is not None else [ext.name] + list(ext.dependencies)
                 )[ext.path]
                 if not problems and run_tests:
-                    problems = test_problems(ext.path)
+                    problems = test_problems([ext.path])[ext.path]
             if problems:
                 raise invalid(ext.path, problems)
             artifact = build_artifact(ext)

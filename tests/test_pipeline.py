@@ -164,3 +164,13 @@ def test_validate_reruns_only_the_changed_extension(project: Path):
     shutil.rmtree(project / "extensions" / "providers" / "aws" / "docs")
     bad = doit(project, "validate", check=False)
     assert bad.returncode != 0 and "docs/README.md: missing" in bad.stdout + bad.stderr
+
+
+def test_failing_extension_tests_block_only_that_extension(project: Path):
+    test = project / "extensions" / "taskservs" / "etcd" / "tests" / "test_etcd.nu"
+    test.write_text("use std/assert\nassert equal (1 + 1) 3\n")
+    proc = doit(project, "publish", check=False)
+    assert proc.returncode != 0
+    assert "tests failed, not publishing" in proc.stdout and "test_etcd.nu" in proc.stdout
+    assert "3 published" in proc.stdout and "1 failed" in proc.stdout
+    assert "etcd" not in store_tags(project / "build" / "store")
