@@ -70,14 +70,15 @@ def refused_message(name: str, version: str, reference: str) -> str:
 def push_artifact(artifact: Artifact, target: Target, tag: str | None = None) -> None:
     """Copy the artifact's graph into ``target``, tagged with its version.
 
-    Callers have just looked up the tag, so the copy starts at the blobs (each still checked first).
+    Callers have just looked up the tag, so the copy starts at the blobs, and uploads them without
+    asking first: a new version's config and layer are new.
     """
     from .oci.copy import copy_graph
 
     source = MemoryStorage().repository(target.name)
     for desc, data in artifact.parts():
         source.push(desc, [data])
-    copy_graph(source, target, artifact.manifest_desc, tag=tag or artifact.tag, root_missing=True)
+    copy_graph(source, target, artifact.manifest_desc, tag=tag or artifact.tag, root_missing=True, check_blobs=False)
 
 
 def publish(

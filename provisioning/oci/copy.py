@@ -164,17 +164,20 @@ def copy_graph(
     concurrency: int = 4,
     on_blob: OnBlob | None = None,
     root_missing: bool = False,
+    check_blobs: bool = True,
 ) -> CopyResult:
     """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there.
 
     ``root_missing`` says the caller already knows the destination lacks the root (publishing
-    just looked), which saves the two up-front checks; blobs are still checked one by one.
+    just looked), which saves the two up-front checks. ``check_blobs=False`` uploads blobs without
+    asking first: for small blobs that are new anyway (a new version's config and layer), the
+    check costs as much as the upload, and a registry takes a blob it has as a no-op.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     progress = _Progress(root, on_blob)
     if root_missing:
-        _GraphCopy(src, dst, progress, concurrency).run(root, tag)
+        _GraphCopy(src, dst, progress, concurrency, check_blobs=check_blobs).run(root, tag)
         return progress.result
 
     # Cheapest check first: a republish of unchanged content costs one request (resolve the tag).
@@ -211,8 +214,11 @@ def _dst(dst: object, desc: Descriptor, fn: Callable[..., Any], *args: Any) -> A
 class _GraphCopy:
     """One copy in flight: discovery and manifests on the calling thread, blobs on a pool."""
 
-    def __init__(self, src: ReadOnlyTarget, dst: Target, progress: _Progress, concurrency: int) -> None:
+    def __init__(
+        self, src: ReadOnlyTarget, dst: Target, progress: _Progress, concurrency: int, *, check_blobs: bool = True
+    ) -> None:
         self.src, self.dst, self.progress = src, dst, progress
+        self.check_blobs = check_blobs
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="oci-copy")
         self.seen: dict[str, list[Future[None]]] = {}  # digest -> what must finish before a parent may be pushed
         self.manifests: list[tuple[Descriptor, bytes, list[Future[None]]]] = []  # children first
@@ -279,7 +285,7 @@ class _GraphCopy:
             raise CopyError("source", self.src, desc, e) from e
 
     def _copy_blob(self, desc: Descriptor) -> None:
-        if _dst(self.dst, desc, self.dst.exists, desc):
+        if self.check_blobs and _dst(self.dst, desc, self.dst.exists, desc):
             self.progress.done(desc, "skipped")
             return
         if self.mount is not None and self._try_mount(desc):
