@@ -742,6 +742,10 @@ class RemoteTarget:
             self._absent.add(desc.digest)
         return found
 
+    def expect_absent(self, desc: Descriptor) -> None:
+        """The caller knows the blob is new: the next push uploads it without asking first."""
+        self._absent.add(desc.digest)
+
     def _head(self, desc: Descriptor, scopes: Sequence[str]) -> bool:
         resp = self.storage.request(
             "HEAD", self._path(self._kind(desc), desc.digest), scopes=scopes, ok=(200, 404), headers=self._accept(desc)

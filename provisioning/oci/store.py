@@ -8,7 +8,8 @@ are discovered with ``hasattr`` where they are used, not forced on every store. 
 tag it in one step), ``mount(desc, from_repository) -> bool`` (tried only when source and
 destination have equal ``registry_host`` attributes; False means "copy the bytes instead")
 and ``needs_rereadable = True`` (its ``push`` may iterate ``content`` more than once, e.g.
-to retry, so copy hands it a re-iterable source: bytes in memory or a spooled temp file).
+to retry, so copy hands it a re-iterable source: bytes in memory or a spooled temp file),
+and ``expect_absent(desc)`` (the next ``push`` of that blob may skip its own existence check).
 
 Content moves as iterables of byte chunks so large blobs are never whole in memory.
 A store verifies size and digest of everything it is given (``push``) and of everything
