@@ -231,9 +231,9 @@ def side_by_side(
 
 
 def extract(archive: Path | io.BytesIO, dest: Path) -> None:
-    from provisioning.cli.oci import safe_extract
+    from provisioning.archive import safe_extract
 
-    safe_extract(archive, dest)  # type: ignore[arg-type]
+    safe_extract(archive, dest, what=str(archive))
 
 
 # ------------------------------------------------------------------------------------ the two clients
