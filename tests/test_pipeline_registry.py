@@ -11,24 +11,9 @@ from pathlib import Path
 import pytest
 from extension_factory import make_extension
 from registry_server import RegistryServer
-from test_pipeline import DODO, executed, git
+from test_pipeline import doit, executed, git
 
 COUNT = 10
-
-
-def doit(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIONING_REGISTRY")}
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "doit", "-f", str(DODO), "-d", str(cwd), *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"doit {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 class CountingRegistry(RegistryServer):
