@@ -221,8 +221,8 @@ def run_doit(
             started = time.time()
             proc = subprocess.run(cmd, cwd=workdir, env=clean_env(), stdout=out, stderr=subprocess.STDOUT)
         # The publish preflight (lookups, then batched validation and tests of what will publish)
-        # writes this file when it is done: what follows is packaging and pushing.
-        marker = workdir / "build" / "publish" / "preflight.json"
+        # writes this file when the checks are done: what follows is packaging and pushing.
+        marker = workdir / "build" / "publish" / "validated.json"
         checked = marker.stat().st_mtime - started if marker.is_file() and marker.stat().st_mtime >= started else None
         report = workdir / "build" / "publish" / "report.json"
         counts = json.loads(report.read_text())["counts"] if report.is_file() and "publish" in tasks else {}

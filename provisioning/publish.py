@@ -129,20 +129,27 @@ class Preflight:
     """What one sweep of the destination and one batch of checks learnt about an extension.
 
     ``problems`` is None when the extension was not checked (already published), else the
-    validation and test failures (empty: ready to publish).
+    validation and test failures (empty: ready to publish). ``published`` is the manifest digest
+    when ``upload_ready`` already pushed it.
     """
 
     source_digest: str
     existing: tuple[str, str | None] | None
     problems: list[str] | None = None
+    published: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source_digest": self.source_digest, "existing": self.existing, "problems": self.problems}
+        return {
+            "source_digest": self.source_digest,
+            "existing": self.existing,
+            "problems": self.problems,
+            "published": self.published,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preflight:
         existing = tuple(d["existing"]) if d.get("existing") else None
-        return cls(d["source_digest"], existing, d.get("problems"))  # type: ignore[arg-type]
+        return cls(d["source_digest"], existing, d.get("problems"), d.get("published"))  # type: ignore[arg-type]
 
 
 def _load(ext: Path | Extension) -> Extension:
@@ -193,6 +200,34 @@ def preflight(
     return found
 
 
+def upload_ready(
+    exts: list[Extension],
+    found: dict[Path, Preflight],
+    storage: Storage,
+    namespace: str,
+    *,
+    workers: int = 8,
+) -> None:
+    """Package and push every checked, ready extension with uploads overlapping.
+
+    One artifact at a time per doit worker leaves the registry idle between round trips; here
+    ``workers`` artifacts are in flight. What fails is left unpublished: its own subtask tries
+    again and reports.
+    """
+    ready = [ext for ext in exts if ext.path in found and found[ext.path].problems == []]
+
+    def upload(ext: Extension) -> None:
+        try:
+            artifact = build_artifact(ext)
+            push_artifact(artifact, storage.repository(f"{namespace}/{ext.name}"))
+        except ProvisioningError:
+            return
+        found[ext.path].published = artifact.manifest_desc.digest
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(upload, ready))
+
+
 def publish_extension(
     ext_dir: Path | Extension,
     storage: Storage,
@@ -217,7 +252,9 @@ def publish_extension(
         # a preflight of this run already hashed the sources and asked the destination
         digest = checked.source_digest if checked is not None else source_digest(ext.path)
         existing = checked.existing if checked else _published_source(target, tag_for_version(ext.version))
-        if existing and existing[1] == digest:
+        if checked is not None and checked.published:
+            result.status, result.digest = PUBLISHED, checked.published  # uploaded by this run's preflight
+        elif existing and existing[1] == digest:
             result.status, result.digest = UNCHANGED, existing[0]
         elif existing and not force:
             result.status, result.digest = REFUSED, existing[0]

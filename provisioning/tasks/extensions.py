@@ -19,7 +19,7 @@ from doit.tools import config_changed
 from ..errors import ProvisioningError
 from ..extension import validate_extension
 from ..package import build_artifact, package_paths, write_artifact
-from ..publish import FAILED, Preflight, PublishResult, preflight, publish_extension
+from ..publish import FAILED, Preflight, PublishResult, preflight, publish_extension, upload_ready
 from .context import PipelineContext, extension_dirs, extension_files, task_key, try_load
 from .release import release_filter
 
@@ -112,16 +112,22 @@ def _preflight_file(ctx: PipelineContext) -> Path:
 def _run_preflight(ctx: PipelineContext, known: list[str]) -> TaskFailed | None:
     try:
         selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
-        loaded = [try_load(d) or d for d in selected]
-        found = preflight(loaded, _storage(ctx), ctx.settings.namespace, known=known, force=ctx.force)
+        loaded = [e for e in (try_load(d) for d in selected) if e is not None]
+        storage, namespace = _storage(ctx), ctx.settings.namespace
+        found = preflight(loaded, storage, namespace, known=known, force=ctx.force)
+        _write_json(ctx.results_dir / "validated.json", {"checked": len(found)})  # what follows is uploading
+        upload_ready(loaded, found, storage, namespace)
     except ProvisioningError as exc:
         return TaskFailed(str(exc))
-    out = _preflight_file(ctx)
+    _write_json(_preflight_file(ctx), {str(p): pre.to_dict() for p, pre in found.items()})
+    return None
+
+
+def _write_json(out: Path, data: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({str(p): pre.to_dict() for p, pre in found.items()}, sort_keys=True))
+    tmp.write_text(json.dumps(data, sort_keys=True))
     os.replace(tmp, out)
-    return None
 
 
 def _checked(ctx: PipelineContext, ext_dir: Path) -> Preflight | None:
@@ -164,11 +170,7 @@ def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFaile
 
 def record_result(ctx: PipelineContext, result: PublishResult) -> None:
     """One JSON file per extension; the reporter sums them up (works across ``doit -n`` processes)."""
-    out = ctx.results_dir / "results" / f"{result.key.replace('/', '__')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), sort_keys=True))
-    os.replace(tmp, out)
+    _write_json(ctx.results_dir / "results" / f"{result.key.replace('/', '__')}.json", result.to_dict())
 
 
 def publish_tasks(ctx: PipelineContext):
