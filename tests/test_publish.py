@@ -110,3 +110,57 @@ def test_oras_reads_what_we_published(tmp_path, registry, oras_client):
     )
     files = oras_client.pull(target=f"{registry.host}/{NS}/oras-check-upcloud:1.5.0", outdir=str(tmp_path / "pulled"))
     assert any(str(f).endswith("upcloud-1.5.0.tar.gz") for f in files)
+
+
+class FlakyStorage:
+    """A memory store whose first push to one repository fails, as a registry that drops a connection."""
+
+    def __init__(self, failing: str) -> None:
+        self.inner = MemoryStorage()
+        self.failing = failing
+
+    def repository(self, name: str):
+        target = self.inner.repository(name)
+        if name.endswith("/" + self.failing) and self.failing:
+            outer = self
+
+            class Once:
+                def __getattr__(self, attr):
+                    return getattr(target, attr)
+
+                def push(self, desc, content):
+                    if outer.failing:
+                        outer.failing = ""
+                        from provisioning.errors import RegistryError
+
+                        raise RegistryError("connection reset while uploading")
+                    target.push(desc, content)
+
+            return Once()
+        return target
+
+
+def test_preflight_uploads_ready_extensions_and_subtasks_retry_what_failed(tmp_path):
+    from provisioning.extension import discover, load_extension
+    from provisioning.publish import preflight, upload_ready
+
+    tree = tmp_path / "extensions"
+    make_extension(tree, "containerd", version="1.7.0")
+    make_extension(tree, "etcd", version="3.5.0")
+    broken = make_extension(tree, "cilium", version="1.14.0")
+    (broken / "kcl" / "cilium.k").write_text("schema Cilium:\n    port: int =\n")
+    exts = [load_extension(d) for d in discover(tree)]
+    storage = FlakyStorage("etcd")
+    found = preflight(exts, storage, NS, known=[e.name for e in exts])
+    assert found[broken].problems and "cilium.k" in found[broken].problems[0]
+    upload_ready(exts, found, storage, NS)
+    by_name = {e.name: found[e.path] for e in exts}
+    assert by_name["containerd"].published and by_name["etcd"].published is None
+    assert by_name["cilium"].published is None
+    assert storage.inner.repository(f"{NS}/containerd").tags() == ["1.7.0"]
+
+    results = {e.name: publish_extension(e, storage, NS, checked=found[e.path]) for e in exts}
+    assert results["containerd"].status == "published"
+    assert results["etcd"].status == "published"  # the subtask pushed it again
+    assert storage.inner.repository(f"{NS}/etcd").tags() == ["3.5.0"]
+    assert results["cilium"].status == "failed" and "cilium.k" in results["cilium"].message
