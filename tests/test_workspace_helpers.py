@@ -27,6 +27,7 @@ from provisioning.oci.descriptor import (
     Descriptor,
     canonical_json,
 )
+from provisioning.oci.layout import LayoutStorage
 from provisioning.oci.reference import DEFAULT_NAMESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -282,6 +283,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PROVISIONING_REGISTRY", raising=False)
     monkeypatch.delenv("PROVISIONING_NAMESPACE", raising=False)
     return h
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LayoutStorage:
+    """An embedded store holding the seed catalogue."""
+    s = LayoutStorage(tmp_path / "store")
+    publish_catalog(s)
+    return s
 
 
 def lock_json(workspace: Path) -> dict[str, Any]:

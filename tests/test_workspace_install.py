@@ -26,19 +26,13 @@ from test_workspace_helpers import (  # noqa: F401
     push,
     seed_config,
     snapshot,
+    store,
 )
 
 from provisioning.cli import main
 from provisioning.oci.layout import LayoutStorage
 from provisioning.workspace import install as install_mod
 from provisioning.workspace.install import recover
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LayoutStorage:
-    s = LayoutStorage(tmp_path / "store")
-    publish_catalog(s)
-    return s
 
 
 @pytest.fixture

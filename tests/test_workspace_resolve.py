@@ -20,6 +20,7 @@ from test_workspace_helpers import (  # noqa: F401
     push,
     seed_config,
     snapshot,
+    store,
 )
 
 from provisioning.cli import main
@@ -27,13 +28,6 @@ from provisioning.oci.layout import LayoutStorage
 from provisioning.workspace import install as install_mod
 
 ORDER = ["aws", "containerd", "etcd", "upcloud", "kubernetes", "buildkit", "cilium"]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> LayoutStorage:
-    s = LayoutStorage(tmp_path / "store")
-    publish_catalog(s)
-    return s
 
 
 @pytest.fixture
