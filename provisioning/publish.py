@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotFound, ProvisioningError
-from .extension import Extension, display, invalid, load_extension, validate_extensions
+from .extension import Extension, discover, display, invalid, load_extension, validate_extensions
 from .oci.memory import MemoryStorage
 from .oci.reference import tag_for_version
 from .oci.store import Storage, Target, fetch_manifest
@@ -263,9 +263,9 @@ def publish_extension(
             if checked is not None and checked.problems is not None:
                 problems = checked.problems
             else:
-                problems = validate_extensions(
-                    [ext], known if known is not None else [ext.name] + list(ext.dependencies)
-                )[ext.path]
+                if known is None:  # the extension's siblings in its tree, as validate_extension does
+                    known = [p.name for p in discover(ext.path.parent.parent)]
+                problems = validate_extensions([ext], known)[ext.path]
                 if not problems and run_tests:
                     problems = test_problems([ext.path])[ext.path]
             if problems:

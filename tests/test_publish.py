@@ -164,3 +164,10 @@ def test_preflight_uploads_ready_extensions_and_subtasks_retry_what_failed(tmp_p
     assert results["etcd"].status == "published"  # the subtask pushed it again
     assert storage.inner.repository(f"{NS}/etcd").tags() == ["3.5.0"]
     assert results["cilium"].status == "failed" and "cilium.k" in results["cilium"].message
+
+
+def test_publishing_without_a_known_list_still_refuses_unknown_dependencies(tmp_path):
+    ext = make_extension(tmp_path / "extensions", "kubernetes", dependencies={"containerd": ">=1.7.0"})
+    result = publish_extension(ext, MemoryStorage(), NS)
+    assert result.status == "failed"
+    assert "no extension 'containerd' in this tree" in result.message
