@@ -95,16 +95,31 @@ def publish(
     target = storage.repository(f"{namespace}/{artifact.name}".lstrip("/"))
     result = _result(artifact.extension.key, artifact.name, artifact.version, target, tag)
     existing = _published_source(target, tag)
-    if existing and (existing[0] == artifact.manifest_desc.digest or existing[1] == artifact.source_digest):
-        result.status, result.digest = UNCHANGED, existing[0]
-    elif existing and not force:
-        result.status, result.digest = REFUSED, existing[0]
-        result.message = refused_message(artifact.name, artifact.version, result.reference)
-    else:
+    same = existing is not None and existing[0] == artifact.manifest_desc.digest
+    if not _settled(result, existing, artifact.source_digest, force, same=same):
         push_artifact(artifact, target, tag)
         result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
     result.seconds = time.monotonic() - started
     return result
+
+
+def _settled(
+    result: PublishResult, existing: tuple[str, str | None] | None, digest: str, force: bool, *, same: bool = False
+) -> bool:
+    """Settle ``result`` when the tag already exists: unchanged (same sources), or refused unless forced.
+
+    Returns False when there is something to push.
+    """
+    if existing is None:
+        return False
+    if same or existing[1] == digest:
+        result.status, result.digest = UNCHANGED, existing[0]
+        return True
+    if not force:
+        result.status, result.digest = REFUSED, existing[0]
+        result.message = refused_message(result.name, result.version, result.reference)
+        return True
+    return False
 
 
 def _result(key: str, name: str, version: str, target: Target, tag: str | None = None) -> PublishResult:
@@ -254,12 +269,7 @@ def publish_extension(
         existing = checked.existing if checked else _published_source(target, tag_for_version(ext.version))
         if checked is not None and checked.published:
             result.status, result.digest = PUBLISHED, checked.published  # uploaded by this run's preflight
-        elif existing and existing[1] == digest:
-            result.status, result.digest = UNCHANGED, existing[0]
-        elif existing and not force:
-            result.status, result.digest = REFUSED, existing[0]
-            result.message = refused_message(ext.name, ext.version, result.reference)
-        else:
+        elif not _settled(result, existing, digest, force):
             if checked is not None and checked.problems is not None:
                 problems = checked.problems
             else:
