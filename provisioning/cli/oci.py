@@ -724,6 +724,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
         result = copy_graph(
             src_target, CountingTarget(dst_target, advance), desc, tag=dst.tag, concurrency=args.concurrency
         )
+    carried = _copy_attached(src_target, dst_target, desc, args.concurrency)
     shown_dst = display_ref(dst, dst.tag) if dst.tag else f"{dst}@{desc.digest}"
     if args.output == "json":
         print_json(
@@ -737,17 +738,33 @@ def cmd_copy(args: argparse.Namespace) -> int:
                 "skipped": result.skipped,
                 "bytes_copied": result.bytes_copied,
                 "up_to_date": result.up_to_date,
+                "attached": carried,
             }
         )
     elif result.up_to_date:
-        print(f"up to date: {shown_dst} already has {desc.digest}")
+        print(f"up to date: {shown_dst} already has {desc.digest}" + _attached_note(carried))
     else:
         mounted = f", {result.mounted} mounted" if result.mounted else ""
         print(
             f"copied {src} -> {shown_dst} ({desc.digest}; {result.copied} copied{mounted}, "
-            f"{result.skipped} already there, {human_size(result.bytes_copied)})"
+            f"{result.skipped} already there, {human_size(result.bytes_copied)})" + _attached_note(carried)
         )
     return 0
+
+
+def _copy_attached(src: Any, dst: Any, desc: Descriptor, concurrency: int) -> list[dict[str, Any]]:
+    """Carry the signatures, attestations and referrers of the copied manifest along (what they are)."""
+    from ..oci.attached import copy_attached
+
+    items = copy_attached(src, dst, desc, concurrency=concurrency)
+    return [{"kind": a.kind, "digest": a.descriptor.digest, "tag": a.tag} for a in items]
+
+
+def _attached_note(carried: list[dict[str, Any]]) -> str:
+    if not carried:
+        return ""
+    kinds = sorted({a["kind"] for a in carried})
+    return f"; with {len(carried)} attached ({', '.join(kinds)})"
 
 
 def _children(doc: dict[str, Any]) -> list[Descriptor]:
