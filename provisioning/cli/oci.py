@@ -707,11 +707,100 @@ def parse_destination(text: str, src: Reference, settings: RegistrySettings) -> 
     return dst
 
 
+def namespace_source(text: str) -> tuple[str, str] | None:
+    """``(registry_or_store, prefix)`` when a copy source names no single artifact: a bare host, ``HOST/NAMESPACE``
+    without a tag, or a store path that is not one repository's layout. None for an artifact reference."""
+    if is_path_registry(text):
+        path, tag, digest = _split_path_ref(layout_path(text))
+        full = os.path.abspath(os.path.expanduser(path))
+        if tag or digest or os.path.exists(os.path.join(full, "oci-layout")):
+            return None
+        return full, ""
+    bare = (text[len("oci://") :] if text.startswith("oci://") else text).rstrip("/")
+    if _BARE_HOST.match(bare):
+        return bare, ""
+    host, _, rest = bare.partition("/")
+    if not _BARE_HOST.match(host) or not rest or "@" in rest or ":" in rest.rsplit("/", 1)[-1]:
+        return None
+    validate_repository(rest, f" in {text!r}")
+    return host, rest
+
+
+def namespace_destination(text: str) -> tuple[str, str | None]:
+    """``(registry_or_store, prefix or None)`` for a namespace copy's destination."""
+    if is_path_registry(text):
+        path, tag, digest = _split_path_ref(layout_path(text))
+        if tag or digest:
+            raise UsageError(f"{text}: a namespace copy writes into a store folder, not into a tagged layout")
+        return os.path.abspath(os.path.expanduser(path)), None
+    bare = (text[len("oci://") :] if text.startswith("oci://") else text).rstrip("/")
+    host, _, rest = bare.partition("/")
+    if not _BARE_HOST.match(host) or "@" in rest or ":" in rest.rsplit("/", 1)[-1]:
+        raise UsageError(f"{text}: a namespace copy goes to HOST[:PORT][/NAMESPACE] or a store folder")
+    if rest:
+        validate_repository(rest, f" in {text!r}")
+    return host, rest or None
+
+
+def cmd_copy_namespace(args: argparse.Namespace, ctx: Context, registry: str, prefix: str) -> int:
+    from ..oci.namespace import copy_namespace, summary_line
+
+    dst_registry, dst_prefix = namespace_destination(args.dst)
+    src_storage, dst_storage = ctx.storage(registry), ctx.storage(dst_registry)
+    where = f"{registry}/{prefix}" if prefix else registry
+    lines: list[str] = []
+
+    def report(rc: Any) -> None:
+        if args.output == "json":
+            return
+        if rc.error:
+            lines.append(f"failed {rc.source}: {rc.error}")
+        elif sys.stdout.isatty():
+            print(f"{rc.source} -> {rc.destination}: {rc.tags} tags, {rc.copied} copied", flush=True)
+
+    result = copy_namespace(
+        src_storage,
+        dst_storage,
+        prefix,
+        dst_prefix=dst_prefix,
+        parallel=args.concurrency,
+        concurrency=args.concurrency,
+        on_repository=report,
+    )
+    if args.output == "json":
+        print_json(
+            {
+                "source": where,
+                "destination": args.dst,
+                **result.totals(),
+                "results": [vars(r) for r in result.repositories],
+            }
+        )
+    else:
+        for line in lines:
+            print(line, file=sys.stderr)
+        print(f"copied {where} -> {args.dst}: {summary_line(result, human_size)}")
+    if result.failed:
+        if args.output != "json":
+            print(
+                f"{len(result.failed)} repositories were not copied completely; run the same command again to "
+                "finish (what is there already is skipped)",
+                file=sys.stderr,
+            )
+        return 1
+    if not result.repositories and args.output != "json":
+        print(f"note: {where} holds no repositories", file=sys.stderr)
+    return 0
+
+
 @_translate
 def cmd_copy(args: argparse.Namespace) -> int:
     from ..oci.copy import copy_graph
 
     ctx = Context.from_args(args)
+    whole = namespace_source(args.src)
+    if whole is not None:
+        return cmd_copy_namespace(args, ctx, *whole)
     src = ctx.ref(args.src)
     dst = parse_destination(args.dst, src, ctx.settings)
     if dst.digest:
@@ -932,11 +1021,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "copy",
         parents=common,
-        help="copy an artifact between registries or to/from the embedded store",
+        help="copy an artifact, or a whole namespace, between registries and embedded stores",
         description=(
-            "Copy SRC to DST, moving only what DST lacks. Either may be a registry reference "
-            "(HOST/NAMESPACE/NAME:TAG) or oci-layout:PATH[:TAG]; a DST of just HOST[:PORT] or a store "
-            "path keeps the source's repository and tag."
+            "Copy SRC to DST, moving only what DST lacks, signatures and referrers included. Either may be a "
+            "registry reference (HOST/NAMESPACE/NAME:TAG) or oci-layout:PATH[:TAG]; a DST of just HOST[:PORT] or a "
+            "store path keeps the source's repository and tag. A SRC that names no artifact (HOST[:PORT], "
+            "HOST/NAMESPACE without a tag, or a store folder) copies every repository under it, every tag, "
+            "signature and referrer, into DST (HOST[:PORT][/NAMESPACE] or a store folder); a rerun finishes an "
+            "interrupted copy."
         ),
     )
     p.add_argument("src", metavar="SRC")

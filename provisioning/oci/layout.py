@@ -453,6 +453,30 @@ class LayoutTarget:
 
     # -- optional powers -----------------------------------------------------------------------------------------
 
+    def referrers(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
+        """Listed manifests whose ``subject`` is ``desc`` (what the referrers API answers), sorted by digest."""
+        found: dict[str, Descriptor] = {}
+        for entry in self._entries():
+            if entry.get("size", 0) > MAX_MANIFEST or entry["digest"] in found:
+                continue
+            try:
+                doc = json.loads(self.blob_path(entry["digest"]).read_bytes())
+            except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, DigestMismatch):
+                continue
+            subject = doc.get("subject") if isinstance(doc, dict) else None
+            if not isinstance(subject, dict) or subject.get("digest") != desc.digest:
+                continue
+            kind = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
+            if artifact_type is None or kind == artifact_type:
+                found[entry["digest"]] = Descriptor(
+                    entry.get("mediaType") or doc.get("mediaType") or MANIFEST,
+                    entry["digest"],
+                    entry["size"],
+                    annotations=dict(doc.get("annotations") or {}),
+                    artifact_type=kind,
+                )
+        return [found[d] for d in sorted(found)]
+
     def mount(self, desc: Descriptor, from_repository: str) -> bool:
         """Hard-link a blob from another repository of the same root (as zot deduplicates); False when that
         repository lacks it or the filesystem cannot link, so the caller copies bytes instead."""
