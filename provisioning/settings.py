@@ -1,25 +1,30 @@
-"""Which registry and namespace a command talks to, and how.
+"""Which registry and namespace a command talks to, and how: the one settings model.
 
-Resolution order, first answer wins: explicit values (command-line flags), the environment
-(``PROVISIONING_REGISTRY``, ``PROVISIONING_NAMESPACE``), the workspace config
-(``<workspace>/config/provisioning.yaml``), then the defaults ``localhost:5000`` /
-``provisioning-extensions``. The workspace is ``--workspace`` or the current folder when it
-has ``config/provisioning.yaml``. Only the few registry keys are read here; the full
-workspace config has its own loader.
+``oci`` commands, ``dep`` commands and doit tasks all build a ``RegistrySettings`` with
+``from_document`` (the workspace config already parsed) or ``registry_settings`` (which finds
+and reads the config first). Resolution order, first answer wins: explicit values (flags, doit
+variables), the environment (``PROVISIONING_REGISTRY``, ``PROVISIONING_NAMESPACE``), the
+workspace config (``<workspace>/config/provisioning.yaml``), then the defaults
+``localhost:5000`` / ``provisioning-extensions``. How to reach the registry (scheme, loopback,
+CA file, insecure) is decided once, by ``oci.endpoint.parse_endpoint``, from what these say.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from . import paths
 from .errors import ValidationError
+from .oci.endpoint import Endpoint, parse_endpoint, strip_scheme
 from .oci.reference import DEFAULT_NAMESPACE, DEFAULT_REGISTRY, is_path_registry, layout_path
+
+if TYPE_CHECKING:
+    from .oci.store import Storage
 
 CONFIG_FILE = Path("config") / "provisioning.yaml"
 DEFAULT_PLATFORM_NAMESPACE = "provisioning-platform"
@@ -29,11 +34,12 @@ ENV_NAMESPACE = "PROVISIONING_NAMESPACE"
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    """Where artifacts are published and fetched.
+    """Where artifacts are published and fetched, and how to talk to it.
 
-    ``registry`` is ``HOST[:PORT]`` or a filesystem path naming the embedded store;
-    ``tls_enabled`` is None when nothing said (loopback registries then use plain HTTP);
-    ``insecure`` skips TLS certificate verification (not the same as plain HTTP).
+    ``registry`` is ``HOST[:PORT]`` or an absolute filesystem path naming the embedded store;
+    ``tls_enabled`` is None when nothing said (``parse_endpoint`` then decides); ``insecure``
+    skips TLS certificate verification (not the same as plain HTTP); ``written`` keeps an
+    embedded-store path as the config wrote it, so a lock records it the same on every machine.
     """
 
     registry: str = DEFAULT_REGISTRY
@@ -42,9 +48,77 @@ class RegistrySettings:
     ca_file: str | None = None
     insecure: bool = False
     auth_token_path: str | None = None
-    cache_dir: Path = Path("~/.provisioning/oci-cache")
-    platform_namespace: str = DEFAULT_PLATFORM_NAMESPACE
-    workspace: Path | None = None
+    written: str | None = field(default=None, compare=False)
+
+    @property
+    def is_path(self) -> bool:
+        return is_path_registry(self.registry)
+
+    def endpoint(self) -> Endpoint:
+        """How to reach the registry (not for an embedded store)."""
+        return parse_endpoint(self.registry, tls=self.tls_enabled, ca_file=self.ca_file, insecure=self.insecure)
+
+    def open(self) -> Storage:
+        """The store these settings name: the embedded layout for a path, else the registry client."""
+        from .oci.open import open_storage
+
+        if self.is_path:
+            return open_storage(self.registry)
+        return open_storage(self.endpoint(), auth_token_path=self.auth_token_path)
+
+    def portable(self, root: Path) -> str:
+        """The registry as a lock or hash should record it: the same on every machine for the same config."""
+        if not self.is_path:
+            return self.registry
+        return self.written or portable_registry(self.registry, root)
+
+    def with_registry(self, registry: str | None, namespace: str | None) -> RegistrySettings:
+        """Same transport settings for another namespace; another registry gets none of them."""
+        if not registry and not namespace:
+            return self
+        if not registry or registry == self.registry:
+            return replace(self, namespace=namespace or self.namespace)
+        return RegistrySettings(registry=registry, namespace=namespace or self.namespace)
+
+    def key(self, root: Path | None = None) -> dict[str, str]:
+        """Registry and namespace, portable (see ``portable``) when ``root`` is given."""
+        reg = self.portable(root) if root is not None else self.registry
+        return {"registry": reg, "namespace": self.namespace}
+
+    def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
+        """How a lock or message names one artifact of this registry."""
+        ref = f"{self.registry}/{self.namespace}/{name}"
+        if not self.is_path:
+            ref = "oci://" + ref
+        if tag:
+            ref += f":{tag}"
+        if digest:
+            ref += f"@{digest}"
+        return ref
+
+
+def portable_registry(registry: str, root: Path) -> str:
+    """An embedded store inside the workspace is recorded relative to it (so it travels), others as is."""
+    if not is_path_registry(registry):
+        return registry
+    p = Path(layout_path(registry))
+    try:
+        return "./" + p.relative_to(root).as_posix()
+    except ValueError:
+        return registry
+
+
+def registry_path(value: str, base: Path | None = None) -> str:
+    """A registry as written: a store path becomes absolute (relative to ``base``), a host loses its scheme."""
+    if not is_path_registry(value):
+        return strip_scheme(value)[0]
+    p = Path(layout_path(value)).expanduser()
+    if not p.is_absolute():
+        p = (base or Path.cwd()) / p
+    return str(p.resolve())
+
+
+# --------------------------------------------------------------------------- reading the config
 
 
 def find_workspace(workspace: str | os.PathLike[str] | None = None) -> Path | None:
@@ -58,7 +132,8 @@ def find_workspace(workspace: str | os.PathLike[str] | None = None) -> Path | No
     return cwd if (cwd / CONFIG_FILE).is_file() else None
 
 
-def _load_config(workspace: Path) -> dict[str, Any]:
+def load_document(workspace: Path) -> dict[str, Any]:
+    """The workspace config as a mapping (empty when there is none); only syntax is checked here."""
     path = workspace / CONFIG_FILE
     if not path.is_file():
         return {}
@@ -77,7 +152,7 @@ def _load_config(workspace: Path) -> dict[str, Any]:
     return data
 
 
-def _get(data: dict[str, Any], *keys: str) -> Any:
+def _get(data: Any, *keys: str) -> Any:
     node: Any = data
     for key in keys:
         if not isinstance(node, dict):
@@ -102,19 +177,93 @@ def _as_str(value: Any, where: str) -> str | None:
     return str(value).strip() or None
 
 
-def _split_endpoint(endpoint: str) -> tuple[str, bool | None]:
-    """``https://harbor.example/`` -> (``harbor.example``, True); a bare host keeps TLS undecided."""
-    endpoint = endpoint.strip().rstrip("/")
-    for scheme, tls in (("https://", True), ("http://", False)):
-        if endpoint.startswith(scheme):
-            return endpoint[len(scheme) :], tls
-    if endpoint.startswith("oci://"):
-        return endpoint[len("oci://") :], None
-    return endpoint, None
-
-
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
+
+
+class _Sections:
+    """The two places a config names its registry: ``dependencies.extensions.oci`` and ``dependencies.registry.oci``."""
+
+    def __init__(self, doc: Mapping[str, Any], where: str) -> None:
+        self.doc, self.where = doc, where
+        self.extensions = _get(doc, "dependencies", "extensions", "oci")
+        self.registry = _get(_get(doc, "dependencies", "registry") or _get(doc, "registry"), "oci")
+
+    def value(self, key: str, *, registry_key: str | None = None, kind: str = "str") -> Any:
+        convert = _as_bool if kind == "bool" else _as_str
+        first = convert(_get(self.extensions, key), self._at("extensions", key))
+        second_key = registry_key or key
+        return _first(first, convert(_get(self.registry, second_key), self._at("registry", second_key)))
+
+    def _at(self, section: str, key: str) -> str:
+        at = f"dependencies.{section}.oci.{key}"
+        return f"{self.where}: {at}" if self.where else at
+
+
+def from_document(
+    doc: Mapping[str, Any],
+    root: Path | None,
+    *,
+    registry: str | None = None,
+    namespace: str | None = None,
+    tls_enabled: bool | None = None,
+    ca_file: str | None = None,
+    insecure: bool | None = None,
+    auth_token_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    where: str = "",
+) -> RegistrySettings:
+    """The settings from explicit values, the environment, a parsed workspace config, then defaults.
+
+    A relative embedded-store path in the config is relative to the workspace ``root``; one given
+    on the command line or in the environment is relative to the current folder.
+    """
+    env = os.environ if env is None else env
+    cfg = _Sections(doc, where)
+    written = None
+    env_registry = (env.get(ENV_REGISTRY) or "").strip() or None
+    config_registry = cfg.value("registry", registry_key="endpoint")
+    if registry:
+        chosen = registry
+    elif env_registry:
+        chosen = env_registry
+    elif config_registry:
+        chosen = config_registry
+        if is_path_registry(config_registry):
+            written = config_registry
+    else:
+        chosen = DEFAULT_REGISTRY
+    base = root if (chosen == config_registry and not registry and not env_registry) else None
+    scheme_tls = None if is_path_registry(chosen) else strip_scheme(chosen)[1]
+    tls = _first(tls_enabled, scheme_tls, cfg.value("tls_enabled", kind="bool"))
+
+    resolved_namespace = (
+        namespace
+        or (env.get(ENV_NAMESPACE) or "").strip()
+        or cfg.value("namespace")
+        or _as_str(_get(cfg.registry, "namespaces", "extensions"), f"{where}: namespaces.extensions")
+        or DEFAULT_NAMESPACE
+    )
+    ca = ca_file or cfg.value("ca_file")
+    token = auth_token_path or cfg.value("auth_token_path")
+    resolved_insecure = bool(insecure) if insecure is not None else bool(cfg.value("insecure", kind="bool"))
+    return RegistrySettings(
+        registry=registry_path(chosen, base),
+        namespace=resolved_namespace.strip("/"),
+        tls_enabled=tls,
+        ca_file=str(Path(ca).expanduser()) if ca else None,
+        insecure=resolved_insecure,
+        auth_token_path=str(Path(token).expanduser()) if token else None,
+        written=written,
+    )
+
+
+def platform_namespace(doc: Mapping[str, Any]) -> str:
+    """Where the platform's service images live (``dependencies.registry.oci.namespaces.platform``)."""
+    value = _get(doc, "dependencies", "registry", "oci", "namespaces", "platform") or _get(
+        doc, "dependencies", "platform", "oci", "namespace"
+    )
+    return (str(value) if value else DEFAULT_PLATFORM_NAMESPACE).strip("/")
 
 
 def registry_settings(
@@ -127,80 +276,17 @@ def registry_settings(
     insecure: bool | None = None,
     auth_token_path: str | None = None,
 ) -> RegistrySettings:
-    """Resolve the registry settings: explicit values, environment, workspace config, defaults."""
+    """Find the workspace (``workspace`` or the current folder), read its config, resolve the settings."""
     ws = find_workspace(workspace)
-    config = _load_config(ws) if ws else {}
-    where = f"{ws / CONFIG_FILE}" if ws else ""
-    ext = ("dependencies", "extensions", "oci")
-    reg = ("dependencies", "registry", "oci")
-
-    cfg_registry = _as_str(_get(config, *ext, "registry"), f"{where}: dependencies.extensions.oci.registry")
-    cfg_endpoint = _as_str(_get(config, *reg, "endpoint"), f"{where}: dependencies.registry.oci.endpoint")
-    cfg_tls = _first(
-        _as_bool(_get(config, *ext, "tls_enabled"), f"{where}: dependencies.extensions.oci.tls_enabled"),
-        _as_bool(_get(config, *reg, "tls_enabled"), f"{where}: dependencies.registry.oci.tls_enabled"),
-    )
-    config_registry, scheme_tls = None, None
-    if cfg_registry or cfg_endpoint:
-        config_registry, scheme_tls = _split_endpoint(cfg_registry or cfg_endpoint or "")
-        if ws and is_path_registry(config_registry):  # a relative store path is relative to the workspace
-            store = Path(layout_path(config_registry)).expanduser()
-            config_registry = str(store if store.is_absolute() else ws / store)
-
-    env_registry, env_tls = None, None
-    if os.environ.get(ENV_REGISTRY, "").strip():
-        env_registry, env_tls = _split_endpoint(os.environ[ENV_REGISTRY])
-    explicit_tls = None
-    if registry:
-        registry, explicit_tls = _split_endpoint(registry)
-
-    resolved_registry = registry or env_registry or config_registry or DEFAULT_REGISTRY
-    if registry:
-        tls = _first(tls_enabled, explicit_tls)
-    elif env_registry:
-        tls = _first(tls_enabled, env_tls)
-    elif config_registry:
-        tls = _first(tls_enabled, scheme_tls, cfg_tls)
-    else:
-        tls = tls_enabled
-
-    resolved_namespace = (
-        namespace
-        or os.environ.get(ENV_NAMESPACE, "").strip()
-        or _as_str(_get(config, *ext, "namespace"), f"{where}: dependencies.extensions.oci.namespace")
-        or _as_str(_get(config, *reg, "namespaces", "extensions"), f"{where}: dependencies.registry.oci.namespaces")
-        or DEFAULT_NAMESPACE
-    ).strip("/")
-    platform_ns = (
-        _as_str(_get(config, *reg, "namespaces", "platform"), f"{where}: dependencies.registry.oci.namespaces")
-        or _as_str(_get(config, "dependencies", "platform", "oci", "namespace"), f"{where}: platform namespace")
-        or DEFAULT_PLATFORM_NAMESPACE
-    )
-    cfg_ca = _first(
-        _as_str(_get(config, *ext, "ca_file"), f"{where}: dependencies.extensions.oci.ca_file"),
-        _as_str(_get(config, *reg, "ca_file"), f"{where}: dependencies.registry.oci.ca_file"),
-    )
-    cfg_insecure = _first(
-        _as_bool(_get(config, *ext, "insecure"), f"{where}: dependencies.extensions.oci.insecure"),
-        _as_bool(_get(config, *reg, "insecure"), f"{where}: dependencies.registry.oci.insecure"),
-    )
-    cfg_token = _first(
-        _as_str(_get(config, *ext, "auth_token_path"), f"{where}: dependencies.extensions.oci.auth_token_path"),
-        _as_str(_get(config, *reg, "auth_token_path"), f"{where}: dependencies.registry.oci.auth_token_path"),
-    )
-    token_path = auth_token_path or cfg_token
-    ca = ca_file or cfg_ca
-    resolved_insecure = bool(insecure) if insecure is not None else bool(cfg_insecure)
-    if tls is None and (ca or resolved_insecure):
-        tls = True  # a CA file or skipping verification only make sense with TLS, loopback included
-    return RegistrySettings(
-        registry=resolved_registry,
-        namespace=resolved_namespace,
-        tls_enabled=tls,
-        ca_file=str(Path(ca).expanduser()) if ca else None,
-        insecure=resolved_insecure,
-        auth_token_path=str(Path(token_path).expanduser()) if token_path else None,
-        cache_dir=paths.cache_dir(),
-        platform_namespace=platform_ns.strip("/"),
-        workspace=ws,
+    doc = load_document(ws) if ws else {}
+    return from_document(
+        doc,
+        ws.resolve() if ws else None,
+        registry=registry,
+        namespace=namespace,
+        tls_enabled=tls_enabled,
+        ca_file=ca_file,
+        insecure=insecure,
+        auth_token_path=auth_token_path,
+        where=str(ws / CONFIG_FILE) if ws else "",
     )

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,22 +92,14 @@ class Context:
         """The store for ``registry`` (a host or an embedded-store path), opened once."""
         key = (registry, tls_enabled)
         if key not in self._stores:
-            from ..oci.open import open_storage
-
             s = self.settings
-            if registry.lower() == s.registry.lower():
-                tls, ca, insecure, token = s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path
-            else:
-                tls = True if self.ca_file or self.insecure else None
-                ca, insecure, token = self.ca_file, self.insecure, None
-            self._stores[key] = open_storage(
-                registry,
-                plain_http=self.plain_http,
-                tls_enabled=tls if tls_enabled is None else tls_enabled,
-                ca_file=ca,
-                insecure=insecure,
-                auth_token_path=token,
-            )
+            if registry.lower() != s.registry.lower():
+                s = RegistrySettings(registry=registry, ca_file=self.ca_file, insecure=self.insecure)
+            if tls_enabled is not None:
+                s = replace(s, tls_enabled=tls_enabled)
+            if self.plain_http:
+                s = replace(s, tls_enabled=False)
+            self._stores[key] = s.open()
         return self._stores[key]
 
     def target(self, ref: Reference) -> Any:
@@ -594,11 +586,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def _host(text: str) -> tuple[str, bool | None]:
     """``https://host:5000`` -> (``host:5000``, True): the scheme, when given, decides TLS."""
-    host, tls = text.strip(), None
-    for scheme, scheme_tls in (("https://", True), ("http://", False), ("oci://", None)):
-        if host.startswith(scheme):
-            host, tls = host[len(scheme) :], scheme_tls
-    host = host.rstrip("/")
+    from ..oci.endpoint import strip_scheme
+
+    host, tls = strip_scheme(text)
     if not host or "/" in host:
         raise UsageError(f"{text!r} is not a registry host: give HOST[:PORT], e.g. localhost:5000")
     return host, tls
@@ -862,26 +852,28 @@ def _children(doc: dict[str, Any]) -> list[Descriptor]:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from .. import paths
+    from ..settings import find_workspace, load_document, platform_namespace
+
     ctx = Context.from_args(args)
     s = ctx.settings
-    embedded = is_path_registry(s.registry)
-    tls = s.tls_enabled
-    if tls is None and not embedded:
-        host = s.registry.rsplit(":", 1)[0] if not s.registry.startswith("[") else s.registry.split("]")[0] + "]"
-        tls = not (host in ("localhost", "[::1]") or host.startswith("127."))
     if ctx.plain_http:
-        tls = False
+        s = replace(s, tls_enabled=False)
+    workspace = find_workspace(getattr(args, "workspace", None))
     data = {
         "tool": "provisioning",
         "registry": s.registry,
-        "embedded": embedded,
-        "namespace": {"extensions": s.namespace, "platform": s.platform_namespace},
-        "cache_dir": str(s.cache_dir),
-        "tls_enabled": None if embedded else tls,
+        "embedded": s.is_path,
+        "namespace": {
+            "extensions": s.namespace,
+            "platform": platform_namespace(load_document(workspace) if workspace else {}),
+        },
+        "cache_dir": str(paths.cache_dir()),
+        "tls_enabled": None if s.is_path else s.endpoint().tls_enabled,
         "insecure": s.insecure,
         "ca_file": s.ca_file,
         "auth_token_path": s.auth_token_path,
-        "workspace": str(s.workspace) if s.workspace else None,
+        "workspace": str(workspace) if workspace else None,
     }
     if args.output == "table":
         table(

@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 
 from .credentials import Credentials, lookup
+from .endpoint import Endpoint, parse_endpoint
 from .reference import is_path_registry, layout_path
 from .remote import RemoteStorage
 from .store import Storage
 
 
 def open_storage(
-    registry: str,
+    registry: str | Endpoint,
     *,
     plain_http: bool | None = None,
     tls_enabled: bool | None = None,
@@ -26,23 +27,23 @@ def open_storage(
     auth_token_path: str | os.PathLike[str] | None = None,
     credentials: Credentials | None = None,
 ) -> Storage:
-    """The store named by ``registry``; ``tls_enabled: false`` means plain HTTP (``plain_http`` wins if given)."""
-    if is_path_registry(registry):
+    """The store named by ``registry``; ``tls_enabled: false`` means plain HTTP (``plain_http`` wins if given).
+
+    Everything about reaching a server (scheme, loopback, CA file, insecure) is decided by
+    ``parse_endpoint``; nothing else here looks at the host.
+    """
+    if isinstance(registry, Endpoint):
+        endpoint = registry
+    elif is_path_registry(registry):
         from .layout import LayoutStorage  # written alongside; imported only when a path is named
 
         return LayoutStorage(Path(layout_path(registry)).expanduser())
-    if plain_http is None and tls_enabled is not None:
-        plain_http = not tls_enabled
-    host = registry.strip().rstrip("/")
-    bare = host.split("://", 1)[-1]
+    else:
+        if plain_http is not None:
+            tls_enabled = not plain_http
+        endpoint = parse_endpoint(registry, tls=tls_enabled, ca_file=ca_file, insecure=insecure)
 
     def find() -> Credentials | None:
-        return lookup(bare, explicit=credentials, auth_token_path=auth_token_path)
+        return lookup(endpoint.host, explicit=credentials, auth_token_path=auth_token_path)
 
-    return RemoteStorage(
-        host,
-        plain_http=plain_http,
-        ca_file=str(ca_file) if ca_file else None,
-        insecure=insecure,
-        credentials=find,
-    )
+    return RemoteStorage(endpoint, credentials=find)

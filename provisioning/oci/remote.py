@@ -15,7 +15,6 @@ redacted debug logging, and the one place where HTTP answers and transport failu
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import logging
 import random
@@ -37,6 +36,7 @@ from ..errors import AuthError, DigestMismatch, NotFound, ProvisioningError, Reg
 from .auth import CATALOG_SCOPE, RegistryAuth, parse_challenge, repository_scope
 from .credentials import Credentials
 from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, Descriptor, sha256_digest
+from .endpoint import Endpoint, is_loopback, parse_endpoint, split_host  # noqa: F401 (re-exported)
 from .reference import tag_for_version, validate_repository
 from .store import verified
 
@@ -57,28 +57,6 @@ MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 API_VERSION_HEADER = "Docker-Distribution-Api-Version"
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _REPO_IN_PATH = re.compile(r"/v2/(.+?)/(?:manifests|blobs|tags|referrers)/")
-
-
-def split_host(host: str) -> tuple[str, str | None]:
-    """``host:port``, ``[::1]:5000`` or a bare name -> (name, port)."""
-    if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
-        return name, rest[1:] or None
-    if host.count(":") == 1:
-        name, port = host.split(":")
-        return name, port
-    return host, None
-
-
-def is_loopback(host: str) -> bool:
-    """localhost, 127.x and ::1 registries default to plain HTTP, as docker treats them."""
-    name = split_host(host)[0].lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def redact_headers(headers: Any) -> dict[str, str]:
@@ -239,8 +217,8 @@ def _with_digest(location: str, digest: str) -> str:
 class RemoteStorage:
     """One registry: ``repository(name)`` gives targets; ``catalog()`` lists repositories.
 
-    ``plain_http`` defaults to True for loopback hosts and False otherwise; ``insecure`` keeps
-    TLS but skips certificate verification; ``ca_file`` adds a CA to trust. ``credentials`` may
+    ``host`` is an ``Endpoint`` or a registry name that ``parse_endpoint`` turns into one with
+    ``plain_http``, ``ca_file`` and ``insecure`` (the rules, loopback included, live there). ``credentials`` may
     be a callable, called only when the registry asks for authentication. A ``session`` passed
     in is used as is (tests inject faults that way); otherwise one is made with a pool sized for
     concurrent uploads.
@@ -248,7 +226,7 @@ class RemoteStorage:
 
     def __init__(
         self,
-        host: str,
+        host: str | Endpoint,
         *,
         plain_http: bool | None = None,
         ca_file: str | None = None,
@@ -263,20 +241,17 @@ class RemoteStorage:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         page_size: int | None = None,
     ) -> None:
-        host = host.strip().rstrip("/")
-        for prefix, plain in (("http://", True), ("https://", False), ("oci://", None)):
-            if host.startswith(prefix):
-                host = host[len(prefix) :]
-                if plain_http is None and plain is not None:
-                    plain_http = plain
-        if not host or "/" in host:
-            raise RegistryError(f"invalid registry host {host!r}: expected HOST[:PORT]")
-        self.registry_host = host
-        self.plain_http = is_loopback(host) if plain_http is None else plain_http
-        self.base_url = f"{'http' if self.plain_http else 'https'}://{host}"
-        self.ca_file = ca_file
-        self.insecure = insecure
-        self._verify: bool | str = ca_file if ca_file else not insecure
+        if not isinstance(host, Endpoint):
+            tls = None if plain_http is None else not plain_http
+            host = parse_endpoint(host, tls=tls, ca_file=ca_file, insecure=insecure)
+        self.endpoint = host
+        self.registry_host = host.host
+        self.plain_http = host.plain_http
+        self.base_url = host.base_url
+        self.ca_file = host.ca_file
+        self.insecure = host.insecure
+        self._verify: bool | str = host.verify
+        insecure, host = host.insecure, host.host
         if insecure and not self.plain_http:
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
             log.warning("TLS certificate verification is disabled for %s (--insecure)", host)

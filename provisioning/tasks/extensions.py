@@ -20,16 +20,15 @@ from ..errors import ProvisioningError
 from ..extension import validate_extension
 from ..package import build_artifact, package_paths, write_artifact
 from ..publish import FAILED, Preflight, PublishResult, preflight, publish_extension, upload_ready
+from ..settings import RegistrySettings
 from .context import PipelineContext, extension_dirs, extension_files, task_key, try_load
 from .release import release_filter
 
 
 @cache
-def storage_for(registry: str, namespace: str, tls: bool | None, ca: str | None, insecure: bool, token: str | None):
+def storage_for(settings: RegistrySettings):
     """One store (one HTTP session) per process and destination, reused by every subtask."""
-    from ..oci.open import open_storage
-
-    return open_storage(registry, tls_enabled=tls, ca_file=ca, insecure=insecure, auth_token_path=token)
+    return settings.open()
 
 
 def _known(ctx: PipelineContext) -> list[str]:
@@ -101,8 +100,7 @@ def test_tasks(ctx: PipelineContext):
 
 
 def _storage(ctx: PipelineContext):
-    s = ctx.settings
-    return storage_for(s.registry, s.namespace, s.tls_enabled, s.ca_file, s.insecure, s.auth_token_path)
+    return storage_for(ctx.settings)
 
 
 def _preflight_file(ctx: PipelineContext) -> Path:

@@ -23,15 +23,8 @@ import yaml
 
 from .. import __version__, yamlfile
 from ..errors import ValidationError, VersionError
-from ..oci.reference import (
-    DEFAULT_NAMESPACE,
-    DEFAULT_REGISTRY,
-    InvalidReference,
-    is_path_registry,
-    layout_path,
-    parse_reference,
-    version_for_tag,
-)
+from ..oci.reference import InvalidReference, parse_reference, version_for_tag
+from ..settings import RegistrySettings, from_document, portable_registry, registry_path  # noqa: F401 (re-exported)
 from ..yamlfile import field_path, line_of
 
 CONFIG_RELPATH = Path("config") / "provisioning.yaml"
@@ -79,60 +72,6 @@ def validate_document(doc: Any, file: Path) -> None:
 
 
 @dataclass(frozen=True)
-class RegistrySettings:
-    """Where extensions come from by default, and how to talk to it."""
-
-    registry: str = DEFAULT_REGISTRY
-    namespace: str = DEFAULT_NAMESPACE
-    tls_enabled: bool | None = None
-    insecure: bool = False
-    auth_token_path: str | None = None
-    ca_file: str | None = None
-    written: str | None = field(default=None, compare=False)  # an embedded-store path as the config wrote it
-
-    @property
-    def is_path(self) -> bool:
-        return is_path_registry(self.registry)
-
-    def portable(self, root: Path) -> str:
-        """The registry as a lock or hash should record it: the same on every machine for the same config."""
-        if not self.is_path:
-            return self.registry
-        return self.written or portable_registry(self.registry, root)
-
-    def with_registry(self, registry: str | None, namespace: str | None) -> RegistrySettings:
-        """Same transport settings for another registry/namespace (a module's full reference)."""
-        if not registry and not namespace:
-            return self
-        same_host = not registry or registry == self.registry
-        return RegistrySettings(
-            registry=registry or self.registry,
-            namespace=namespace or self.namespace,
-            tls_enabled=self.tls_enabled if same_host else None,
-            insecure=self.insecure if same_host else False,
-            auth_token_path=self.auth_token_path if same_host else None,
-            ca_file=self.ca_file if same_host else None,
-            written=self.written if same_host else None,
-        )
-
-    def key(self, root: Path | None = None) -> dict[str, str]:
-        """Registry and namespace, portable (see ``portable``) when ``root`` is given."""
-        reg = self.portable(root) if root is not None else self.registry
-        return {"registry": reg, "namespace": self.namespace}
-
-    def reference(self, name: str, tag: str | None = None, digest: str | None = None) -> str:
-        """How a lock or message names one artifact of this registry."""
-        ref = f"{self.registry}/{self.namespace}/{name}"
-        if not self.is_path:
-            ref = "oci://" + ref
-        if tag:
-            ref += f":{tag}"
-        if digest:
-            ref += f"@{digest}"
-        return ref
-
-
-@dataclass(frozen=True)
 class ModuleSpec:
     """One extension the workspace asks for, as written in the config."""
 
@@ -175,17 +114,6 @@ class ModuleSpec:
         if self.tag:
             return f"={version_for_tag(self.tag)}"
         return self.constraint or "*"
-
-
-def portable_registry(registry: str, root: Path) -> str:
-    """An embedded store inside the workspace is recorded relative to it (so it travels), others as is."""
-    if not is_path_registry(registry):
-        return registry
-    p = Path(layout_path(registry))
-    try:
-        return "./" + p.relative_to(root).as_posix()
-    except ValueError:
-        return registry
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -248,24 +176,6 @@ def _get(doc: Any, *keys: str) -> Any:
     return doc
 
 
-def _endpoint(value: str) -> tuple[str, bool | None]:
-    """``https://harbor.example`` -> (``harbor.example``, True): the scheme says whether TLS is on."""
-    for scheme, tls in (("https://", True), ("http://", False), ("oci://", None)):
-        if value.startswith(scheme):
-            return value[len(scheme) :].rstrip("/"), tls
-    return value.rstrip("/") if not is_path_registry(value) else value, None
-
-
-def _resolve_registry_path(value: str, base: Path) -> str:
-    """A relative embedded-store path in the config is relative to the workspace, not the shell."""
-    if not is_path_registry(value):
-        return value
-    p = Path(layout_path(value)).expanduser()
-    if not p.is_absolute():
-        p = (base / p).resolve()
-    return str(p)
-
-
 def registry_settings(
     doc: dict[str, Any],
     root: Path,
@@ -276,47 +186,10 @@ def registry_settings(
 ) -> RegistrySettings:
     """Registry and namespace: command line, then the environment, then the config, then defaults.
 
-    The same order as every other command (``provisioning.settings``): an air-gapped CI points
-    ``PROVISIONING_REGISTRY`` at its mirror without editing workspaces.
+    The one loader every command uses (``provisioning.settings.from_document``): an air-gapped CI
+    points ``PROVISIONING_REGISTRY`` at its mirror without editing workspaces.
     """
-    env = dict(os.environ) if env is None else env
-    oci = _get(doc, "dependencies", "extensions", "oci") or {}
-    reg_section = _get(doc, "dependencies", "registry") or _get(doc, "registry") or {}
-    reg_oci = reg_section.get("oci") or {}
-    tls = oci.get("tls_enabled", reg_oci.get("tls_enabled"))
-    written = None
-    if registry:
-        host = registry if is_path_registry(registry) else _endpoint(registry)[0]
-        if is_path_registry(registry):
-            host = str(Path(layout_path(registry)).expanduser().resolve())
-    elif env.get("PROVISIONING_REGISTRY"):
-        value = env["PROVISIONING_REGISTRY"]
-        host = str(Path(layout_path(value)).expanduser().resolve()) if is_path_registry(value) else _endpoint(value)[0]
-    elif oci.get("registry") or reg_oci.get("endpoint"):
-        host, scheme_tls = _endpoint(oci.get("registry") or reg_oci["endpoint"])
-        written = host if is_path_registry(host) else None
-        host = _resolve_registry_path(host, root)
-        tls = tls if tls is not None else scheme_tls
-    else:
-        host = DEFAULT_REGISTRY
-    ns = (
-        namespace
-        or env.get("PROVISIONING_NAMESPACE")
-        or oci.get("namespace")
-        or (reg_oci.get("namespaces") or {}).get("extensions")
-        or DEFAULT_NAMESPACE
-    )
-    auth = oci.get("auth_token_path") or reg_oci.get("auth_token_path")
-    ca = oci.get("ca_file") or reg_oci.get("ca_file")
-    return RegistrySettings(
-        registry=host,
-        namespace=ns.strip("/"),
-        tls_enabled=tls,
-        insecure=bool(oci.get("insecure", reg_oci.get("insecure", False))),
-        auth_token_path=str(Path(auth).expanduser()) if auth else None,
-        ca_file=str(Path(ca).expanduser()) if ca else None,
-        written=written,
-    )
+    return from_document(doc, root, registry=registry, namespace=namespace, env=env)
 
 
 def _core_version(doc: dict[str, Any], file: Path) -> tuple[str, str | None]:
@@ -429,7 +302,7 @@ def parse_module(
         return _git_module(name, type_, constraint, entry.get("ref"), url, source, bad, text, loc)
     registry = entry.get("registry")
     if registry:
-        registry = _resolve_registry_path(_endpoint(registry)[0], root)
+        registry = registry_path(registry, root)
     reg = default.with_registry(registry, entry.get("namespace"))
     return ModuleSpec(
         name=name,
@@ -594,7 +467,7 @@ def interpret(
     platform_registry = None
     if pl_oci:
         platform_registry = RegistrySettings(
-            registry=_endpoint(pl_oci.get("registry", default.registry))[0],
+            registry=registry_path(pl_oci.get("registry") or default.registry, root),
             namespace=pl_oci.get("namespace", "provisioning-platform"),
             tls_enabled=pl_oci.get("tls_enabled"),
             insecure=bool(pl_oci.get("insecure", False)),

@@ -60,23 +60,7 @@ def open_store(settings: RegistrySettings) -> Storage:
                 f"embedded store {root} does not exist: publish extensions there first, or point "
                 "dependencies.extensions.oci.registry (or PROVISIONING_REGISTRY) at the right place"
             )
-    try:
-        from ..oci.open import open_storage
-    except ImportError:
-        if settings.is_path:
-            from ..oci.layout import LayoutStorage
-
-            return LayoutStorage(Path(layout_path(settings.registry)).expanduser())
-        raise ProvisioningError(
-            "this build of provisioning has no remote registry client; use an embedded store path as registry"
-        ) from None
-    return open_storage(
-        settings.registry,
-        tls_enabled=settings.tls_enabled,
-        ca_file=settings.ca_file,
-        insecure=settings.insecure,
-        auth_token_path=settings.auth_token_path,
-    )
+    return settings.open()
 
 
 class Stores:
