@@ -36,3 +36,17 @@ def test_the_tool_finds_a_cycle(architecture, tmp_path: Path) -> None:
 
 def test_no_import_cycle_in_the_package(architecture) -> None:
     assert architecture.report(PROJECT)["import_cycles"] == []
+
+
+def test_readme_and_docs_link_only_inside_the_repository() -> None:
+    import re
+
+    for doc in [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]:
+        text = doc.read_text(encoding="utf-8")
+        links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text) + re.findall(r"`(\.\./[^`]+)`", text)
+        for link in links:
+            if "://" in link:
+                continue
+            target = (doc.parent / link).resolve()
+            assert target.is_relative_to(PROJECT) and target.exists(), f"{doc.name} links to {link}"
+    assert "docs/architecture.md" in (PROJECT / "README.md").read_text()
