@@ -17,7 +17,17 @@ from .. import __version__
 from ..errors import ProvisioningError
 
 # Modules that contribute subcommands, in help order.
-COMMAND_MODULES = ("oci", "dep", "generate", "module", "workspace", "test", "registry_server", "changelog")
+COMMAND_MODULES = (
+    "oci",
+    "dep",
+    "bundle",
+    "generate",
+    "module",
+    "workspace",
+    "test",
+    "registry_server",
+    "changelog",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

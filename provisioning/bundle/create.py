@@ -1,0 +1,252 @@
+"""``bundle create``: copy a locked closure (and everything attached to it) into a bundle folder.
+
+Every artifact is copied by the digest the lock pinned, never by what a tag says today, into
+the same repository path it has at its origin, so ``--registry ./bundle`` and a mirror entry find
+it where the lock says. Artifacts move several at a time. A rerun after an interruption keeps
+what is already there once it re-hashes correctly (blobs are written atomically, so only whole
+files exist) and copies the rest; ``bundle.json`` is written last, so a bundle without it is
+one whose create did not finish.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DigestMismatch, NotFound, ProvisioningError
+from ..oci.attached import attached
+from ..oci.copy import CopyError, CopyResult, copy_graph
+from ..oci.descriptor import Descriptor, successors
+from ..oci.layout import LayoutStorage, _write_atomic
+from ..oci.store import Storage, Verifier
+from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
+from .tarball import write_tar
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One artifact to put in the bundle: where to read it and how the bundle names it."""
+
+    source: Storage
+    repository: str
+    kind: str
+    tag: str | None = None
+    desc: Descriptor | None = None  # pinned (from a lock); else resolved from ``digest`` or ``tag``
+    digest: str | None = None
+    registry: str | None = None  # recorded when it is not the bundle's origin
+    optional: bool = False  # "where reachable": a failure becomes a note, not an error
+
+
+@dataclass
+class CreateReport:
+    """What a create did, for the summary line."""
+
+    root: Path
+    artifacts: int = 0
+    copied: int = 0
+    reused: int = 0
+    bytes_copied: int = 0
+    left_out: int = 0  # already in the older lock (--since)
+    notes: list[str] = field(default_factory=list)
+    tar: Path | None = None
+
+
+class _VerifiedLayout:
+    """A bundle repository whose ``exists`` re-hashes what is on disk once: a resumed create reuses only
+    content that verifies (a damaged file is removed and copied again), and a manifest counts as present only
+    with every child present."""
+
+    def __init__(self, inner: Any, report: _Counter) -> None:
+        self._inner = inner
+        self._report = report
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def exists(self, desc: Descriptor) -> bool:
+        if self._report.known(desc.digest):
+            return True
+        if not self._inner.exists(desc):
+            return False
+        path = self._inner.blob_path(desc.digest)
+        try:
+            v = Verifier(desc)
+            data = b""
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    v.update(chunk)
+                    if desc.is_manifest:
+                        data += chunk
+            v.check()
+            if desc.is_manifest and not all(self.exists(c) for c in successors(desc, data)):
+                return False
+        except (DigestMismatch, ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            return False
+        except FileNotFoundError:
+            return False
+        self._report.reuse(desc.digest)
+        return True
+
+    def resolve(self, reference: str) -> Descriptor:
+        desc = self._inner.resolve(reference)
+        if not self.exists(desc):
+            raise NotFound(f"{self.name}:{reference} is listed but incomplete in the bundle")
+        return desc
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._verified: set[str] = set()
+        self.reused = 0
+
+    def known(self, digest: str) -> bool:
+        with self._lock:
+            return digest in self._verified
+
+    def reuse(self, digest: str) -> None:
+        with self._lock:
+            if digest not in self._verified:
+                self._verified.add(digest)
+                self.reused += 1
+
+
+def _no_referrers_api(target: Any, tags: list[str], digest: str) -> Any:
+    """The source as ``attached`` should see it: a registry known to lack the referrers API and without the
+    ``sha256-<hex>`` index tag has no referrers to ask for (saves a request per artifact)."""
+    caps = getattr(getattr(target, "storage", None), "capabilities", None)
+    if getattr(caps, "referrers", None) is False and "sha256-" + digest.partition(":")[2] not in tags:
+        return _WithoutReferrers(target)
+    return target
+
+
+class _WithoutReferrers:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "referrers":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def create_bundle(
+    out: Path,
+    wanted: list[Wanted],
+    *,
+    origin: dict[str, str],
+    lock: dict[str, Any] | None = None,
+    since: set[str] | None = None,
+    since_digest: str | None = None,
+    tar: bool = False,
+    parallel: int = 8,
+    on_artifact: Callable[[str], None] | None = None,
+) -> CreateReport:
+    """Fill ``out`` (a folder, or with ``tar`` a tar file built from ``out.d``) with ``wanted`` and all that is
+    attached to each; write ``bundle.json`` last."""
+    root = out.with_name(out.name + ".d") if tar else out
+    if tar and out.is_dir():
+        raise BundleError(f"{out} is a folder; a tar bundle needs a file name (for example {out}.tar)")
+    if not tar and out.exists() and not out.is_dir():
+        raise BundleError(f"{out} exists and is not a folder; choose another OUT or remove it")
+    report = CreateReport(root=out)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / BUNDLE_FILE).unlink(missing_ok=True)  # the bundle is complete again only when this is rewritten
+    except OSError as e:
+        raise _disk_error(out, e) from None
+    store = LayoutStorage(root)
+    counter = _Counter()
+    since = since or set()
+    artifacts: list[BundleArtifact] = []
+    errors: list[BaseException] = []
+    mutex = threading.Lock()
+
+    def one(w: Wanted) -> None:
+        try:
+            found = _copy_one(w, store, counter, since)
+        except (ProvisioningError, OSError) as e:
+            if w.optional:
+                with mutex:
+                    report.notes.append(f"left out {w.repository}:{w.tag or w.desc}: {e}")
+                return
+            with mutex:
+                errors.append(_explain(out, w, e))
+            return
+        with mutex:
+            if found is None:
+                report.left_out += 1
+            else:
+                listed, results = found
+                artifacts.extend(listed)
+                for r in results:
+                    report.copied += r.copied
+                    report.bytes_copied += r.bytes_copied
+        if on_artifact is not None:
+            on_artifact(w.repository)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="bundle") as pool:
+        list(pool.map(one, wanted))
+    if errors:
+        raise errors[0]
+    report.reused = counter.reused
+    unique = {(a.repository, a.tag, a.digest): a for a in artifacts}
+    bundle = Bundle(origin=origin, artifacts=list(unique.values()), lock=lock, since=since_digest)
+    report.artifacts = len(bundle.artifacts)
+    try:
+        _write_atomic(root / BUNDLE_FILE, bundle.dumps())
+        if tar:
+            write_tar(root, out)
+            shutil.rmtree(root)
+            report.tar = out
+    except OSError as e:
+        raise _disk_error(out, e) from None
+    return report
+
+
+def _copy_one(
+    w: Wanted, store: LayoutStorage, counter: _Counter, since: set[str]
+) -> tuple[list[BundleArtifact], list[CopyResult]] | None:
+    src = w.source.repository(w.repository)
+    desc = w.desc or src.resolve(w.digest or w.tag or "latest")
+    if desc.digest in since:
+        return None
+    dst = _VerifiedLayout(store.repository(w.repository), counter)
+    results = [copy_graph(src, dst, desc, tag=w.tag)]
+    listed = [BundleArtifact(w.repository, desc.digest, desc.media_type, desc.size, w.kind, w.tag, None, w.registry)]
+    tags = src.tags()
+    for item in attached(_no_referrers_api(src, tags, desc.digest), desc, tags=tags):
+        d = item.descriptor
+        results.append(copy_graph(src, dst, d, tag=item.tag))
+        kind = "referrer" if item.kind == "referrer" else "signature"
+        listed.append(BundleArtifact(w.repository, d.digest, d.media_type, d.size, kind, item.tag, desc.digest))
+    return listed, results
+
+
+def _explain(out: Path, w: Wanted, e: BaseException) -> BaseException:
+    cause = e.cause if isinstance(e, CopyError) else e
+    if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return _disk_error(out, cause)
+    what = f"{w.repository}:{w.tag}" if w.tag else f"{w.repository}@{w.desc.digest if w.desc else '?'}"
+    return BundleError(
+        f"bundle create stopped at {what}: {e}. Nothing incomplete was kept; run the same command again to "
+        "finish (what is already in the bundle and verifies is reused)"
+    )
+
+
+def _disk_error(out: Path, e: OSError) -> BundleError:
+    reason = os.strerror(e.errno) if e.errno else str(e)
+    return BundleError(
+        f"cannot write the bundle at {out}: {reason}. Free space on that disk (or choose another OUT) and run the "
+        "same command again: what is complete is kept, verified and reused; bundle.json is written only at the end"
+    )

@@ -1,0 +1,206 @@
+"""Bundles: create from a workspace resolved against a real registry, verify offline, push into another registry,
+install from it; faults (truncated blob, edited bundle.json, hostile tar, full disk, registry gone) exit 1."""
+
+# ruff: noqa: F811  (pytest fixtures imported from test_workspace_helpers)
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+from oci_samples import push_signature
+from test_workspace_helpers import (  # noqa: F401
+    home,
+    lock_json,
+    make_workspace,
+    publish_catalog,
+    seed_config,
+    snapshot,
+)
+
+from provisioning.cli import main
+from provisioning.oci.open import open_storage
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"bd-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def origin(fresh_registry, namespace: str) -> str:
+    """A registry holding the seed catalogue, kubernetes signed (cosign's tag schema)."""
+    storage = open_storage(fresh_registry.host, tls_enabled=False)
+    publish_catalog(storage, namespace=namespace)
+    k8s = storage.repository(f"{namespace}/kubernetes")
+    push_signature(k8s, k8s.resolve("1.28.0"))
+    return fresh_registry.host
+
+
+@pytest.fixture
+def ws(tmp_path: Path, origin: str, namespace: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_workspace(tmp_path / "ws", seed_config(origin, namespace))
+    monkeypatch.chdir(root)
+    assert main(["dep", "resolve"]) == 0
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def create(capsys, ws: Path, out: Path, *extra: str) -> dict:
+    code, text, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws), "--output", "json", *extra)
+    assert code == 0, err
+    return json.loads(text)
+
+
+def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Path, namespace: str, origin: str, capsys):
+    out = tmp_path / "bundle"
+    report = create(capsys, ws, out)
+    assert report["copied"] > 0
+    doc = json.loads((out / "bundle.json").read_text())
+    assert doc["origin"] == {"registry": origin, "namespace": namespace}
+    assert doc["lock"] == lock_json(ws)
+    kinds = {(a["repository"].split("/")[-1], a["kind"]) for a in doc["artifacts"]}
+    for name in lock_json(ws)["order"]:
+        assert (name, "extension") in kinds
+    assert ("kubernetes", "signature") in kinds
+    sig = next(a for a in doc["artifacts"] if a["kind"] == "signature")
+    assert sig["tag"].endswith(".sig") and sig["subject"] == lock_json(ws)["extensions"]["kubernetes"]["digest"]
+    # the same lock gives the same bundle.json; a rerun reuses everything and copies nothing
+    again = create(capsys, ws, out)
+    assert again["copied"] == 0 and again["reused"] > 0
+    assert json.loads((out / "bundle.json").read_text()) == doc
+    # skopeo and the layout readers see plain OCI layouts
+    k8s = out / namespace / "kubernetes"
+    subprocess.run(["skopeo", "inspect", "--raw", f"oci:{k8s}:1.28.0"], check=True, capture_output=True)
+    code, text, err = run(capsys, "bundle", "verify", str(out))
+    assert code == 0, err
+    assert "verified" in text
+
+
+def test_tar_bundles_are_byte_identical_and_verify(ws: Path, tmp_path: Path, capsys) -> None:
+    a, b = tmp_path / "a.tar", tmp_path / "b" / "bundle.tar"
+    b.parent.mkdir()
+    create(capsys, ws, a)
+    create(capsys, ws, b, "--tar")
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    assert not (tmp_path / "a.tar.d").exists()
+    with tarfile.open(a) as tar:
+        names = tar.getnames()
+        assert names == sorted(names) or "bundle.json" in names
+        assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
+    code, _, err = run(capsys, "bundle", "verify", str(a))
+    assert code == 0, err
+
+
+def test_a_resumed_create_reuses_what_verifies(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:
+    out = tmp_path / "bundle"
+    full = create(capsys, ws, out)
+    # an interrupted run: no bundle.json, one repository gone, one blob damaged
+    (out / "bundle.json").unlink()
+    shutil.rmtree(out / namespace / "etcd")
+    blobs = sorted((out / namespace / "cilium" / "blobs" / "sha256").iterdir(), key=lambda p: -p.stat().st_size)
+    blobs[0].write_bytes(blobs[0].read_bytes()[:10])
+    code, _, err = run(capsys, "bundle", "verify", str(out))
+    assert code == 1 and "bundle.json" in err and "did not finish" in err
+    again = create(capsys, ws, out)
+    assert 0 < again["copied"] < full["copied"]
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+
+
+def test_since_writes_only_what_is_new(ws: Path, tmp_path: Path, capsys) -> None:
+    old = tmp_path / "old.lock"
+    shutil.copy(ws / "config" / "provisioning.lock", old)
+    report = create(capsys, ws, tmp_path / "delta", "--since", str(old))
+    assert report["left_out"] == len(lock_json(ws)["order"])
+    doc = json.loads((tmp_path / "delta" / "bundle.json").read_text())
+    assert not [a for a in doc["artifacts"] if a["kind"] == "extension"]
+    assert doc["since"].startswith("sha256:")
+
+
+def test_verify_names_the_first_bad_part(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    blobs = (out / namespace / "cilium" / "blobs" / "sha256").iterdir()
+    layer = next(p for p in blobs if p.read_bytes()[:2] == b"\x1f\x8b")  # the gzip layer
+    good = layer.read_bytes()
+    layer.write_bytes(good[: len(good) // 2])  # truncated
+    code, _, err = run(capsys, "bundle", "verify", str(out))
+    assert code == 1 and f"blob sha256:{layer.name}" in err and "cilium" in err and "truncated" in err
+    layer.write_bytes(good)
+    doc = json.loads((out / "bundle.json").read_text())
+    doc["origin"]["registry"] = "evil.example"
+    (out / "bundle.json").write_text(json.dumps(doc))
+    code, _, err = run(capsys, "bundle", "verify", str(out))
+    assert code == 1 and "bundle.json was changed" in err
+
+
+def test_a_tar_with_members_outside_the_tree_is_refused(tmp_path: Path, capsys) -> None:
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("../escaped")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    for cmd in (["bundle", "verify", str(evil)], ["bundle", "push", str(evil), "127.0.0.1:1"]):
+        code, _, err = run(capsys, *cmd)
+        assert code == 1 and "refused" in err
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_a_full_disk_during_create_is_a_clear_error_and_a_rerun_completes(
+    ws: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import provisioning.oci.layout as layout
+
+    real = layout.os.replace
+    calls = {"n": 0}
+
+    def full(src, dst):  # the disk fills after a few blobs
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(layout.os, "replace", full)
+    out = tmp_path / "bundle"
+    code, _, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws))
+    assert code == 1 and "No space left on device" in err and "run the same command again" in err
+    assert not (out / "bundle.json").exists()
+    monkeypatch.setattr(layout.os, "replace", real)
+    report = create(capsys, ws, out)
+    assert report["reused"] > 0
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+
+
+def test_push_loads_an_empty_registry_and_a_rerun_finishes(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:
+    from registry_server import RegistryServer, free_port
+
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    # the registry is not there: clear message, exit 1
+    code, _, err = run(capsys, "bundle", "push", str(out), f"127.0.0.1:{free_port()}")
+    assert code == 1 and "run the same command again" in err
+    with RegistryServer(tmp_path / "site") as site:
+        code, text, err = run(capsys, "bundle", "push", str(out), site.host, "--output", "json")
+        assert code == 0, err
+        first = json.loads(text)
+        assert first["failed"] == 0 and first["copied"] > 0
+        dst = open_storage(site.host)
+        k8s = dst.repository(f"{namespace}/kubernetes")
+        assert any(t.endswith(".sig") for t in k8s.tags())
+        again = json.loads(run(capsys, "bundle", "push", str(out), site.host, "--output", "json")[1])
+        assert again["copied"] == 0 and again["up_to_date"] == again["tags"]
