@@ -286,6 +286,14 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def ws(tmp_path: Path, store: LayoutStorage, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace with the seed's config, resolving from ``store`` (the current folder)."""
+    root = make_workspace(tmp_path / "ws", seed_config(str(store.root), full_refs=False))
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
 def store(tmp_path: Path) -> LayoutStorage:
     """An embedded store holding the seed catalogue."""
     s = LayoutStorage(tmp_path / "store")

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hostile import member
 from test_workspace_helpers import (  # noqa: F401
     PROJECT_ROOT,
     deterministic_tar,
@@ -27,19 +27,13 @@ from test_workspace_helpers import (  # noqa: F401
     seed_config,
     snapshot,
     store,
+    ws,
 )
 
 from provisioning.cli import main
 from provisioning.oci.layout import LayoutStorage
 from provisioning.workspace import install as install_mod
 from provisioning.workspace.install import recover
-
-
-@pytest.fixture
-def ws(tmp_path: Path, store: LayoutStorage, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_workspace(tmp_path / "ws", seed_config(str(store.root), full_refs=False))
-    monkeypatch.chdir(root)
-    return root
 
 
 def run(*argv: str) -> int:
@@ -107,30 +101,19 @@ def test_tampered_cached_config_is_refetched_during_resolve(ws: Path, home: Path
 # ------------------------------------------------------------------------------------------- unsafe archives
 
 
-def _member(name: str, type_: bytes = tarfile.REGTYPE, data: bytes = b"x", linkname: str = "") -> tuple:
-    info = tarfile.TarInfo(name)
-    info.type = type_
-    info.linkname = linkname
-    info.mode = 0o644
-    if type_ == tarfile.REGTYPE:
-        info.size = len(data)
-        return info, io.BytesIO(data)
-    return info, None
-
-
 UNSAFE = {
-    "dotdot": ([_member("../escape.txt")], "climbs out of the extension with '..'"),
-    "absolute": ([_member("/tmp/provisioning-absolute.txt")], "has an absolute path"),
-    "symlink-escape": ([_member("docs/up", tarfile.SYMTYPE, linkname="../../../outside")], "escapes the extension"),
-    "symlink-absolute": ([_member("docs/etc", tarfile.SYMTYPE, linkname="/etc")], "is absolute"),
+    "dotdot": ([member("../escape.txt")], "climbs out of the extension with '..'"),
+    "absolute": ([member("/tmp/provisioning-absolute.txt")], "has an absolute path"),
+    "symlink-escape": ([member("docs/up", tarfile.SYMTYPE, linkname="../../../outside")], "escapes the extension"),
+    "symlink-absolute": ([member("docs/etc", tarfile.SYMTYPE, linkname="/etc")], "is absolute"),
     "through-link": (
-        [_member("here", tarfile.SYMTYPE, linkname="."), _member("here/x.txt")],
+        [member("here", tarfile.SYMTYPE, linkname="."), member("here/x.txt")],
         "would be written through a link",
     ),
-    "hardlink-escape": ([_member("docs/passwd", tarfile.LNKTYPE, linkname="/etc/passwd")], "has an absolute path"),
-    "hardlink-dangling": ([_member("docs/h", tarfile.LNKTYPE, linkname="nothing/here")], "does not name an earlier"),
-    "device": ([_member("dev/null", tarfile.CHRTYPE)], "is a device file"),
-    "fifo": ([_member("pipe", tarfile.FIFOTYPE)], "is a fifo file"),
+    "hardlink-escape": ([member("docs/passwd", tarfile.LNKTYPE, linkname="/etc/passwd")], "has an absolute path"),
+    "hardlink-dangling": ([member("docs/h", tarfile.LNKTYPE, linkname="nothing/here")], "does not name an earlier"),
+    "device": ([member("dev/null", tarfile.CHRTYPE)], "is a device file"),
+    "fifo": ([member("pipe", tarfile.FIFOTYPE)], "is a fifo file"),
 }
 
 

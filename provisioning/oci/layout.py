@@ -27,6 +27,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from ..errors import DigestMismatch, NotFound, ProvisioningError
+from ..safefile import replace_file
 from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, Descriptor, sha256_digest, successors
 from .reference import InvalidReference, validate_repository
 from .store import Verifier, verified
@@ -107,20 +108,6 @@ def _check_layout_file(path: Path) -> None:
         raise LayoutError(f'{path} is not valid JSON; expected {{"imageLayoutVersion": "1.0.0"}}') from None
     if not isinstance(version, str) or not version.startswith("1."):
         raise LayoutError(f"{path} names imageLayoutVersion {version!r}; only 1.x layouts are supported")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` whole: readers see the old or the new file, never a torn one."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{secrets.token_hex(8)}")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _ref_name(entry: dict[str, Any]) -> str | None:
@@ -273,7 +260,7 @@ class LayoutTarget:
                     self._write_index([])
                 if not (self.path / LAYOUT_FILE).exists():
                     # Written after index.json: a reader that sees oci-layout can rely on index.json.
-                    _write_atomic(self.path / LAYOUT_FILE, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+                    replace_file(self.path / LAYOUT_FILE, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
                 yield read_layout(self.path)["manifests"]
         except Timeout:
             raise ProvisioningError(
@@ -284,7 +271,7 @@ class LayoutTarget:
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         """Write index.json sorted (tags by name, then untagged manifests by digest): same state, same bytes."""
         doc = {"schemaVersion": 2, "mediaType": INDEX, "manifests": sorted(entries, key=_sort_key)}
-        _write_atomic(self.path / INDEX_FILE, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
+        replace_file(self.path / INDEX_FILE, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
 
     def _update_index(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
         """Read-modify-write index.json; ``change(entries)`` returns the new list, or None to write nothing."""

@@ -31,7 +31,8 @@ CONFIG_RELPATH = Path("config") / "provisioning.yaml"
 TYPES = ("provider", "taskserv", "cluster")
 PLURALS = {f"{t}s": t for t in TYPES}
 SOURCE_TYPES = ("oci", "local", "gitea", "git")
-_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+EXTENSION_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")  # also a safe folder name: no '/', no '..'
+_NAME = EXTENSION_NAME
 
 
 def display_path(path: Path) -> str:

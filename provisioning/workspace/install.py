@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -31,11 +32,12 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock
 
 from .. import paths
-from ..archive import ExtractLimits, safe_extract
-from ..errors import DigestMismatch, NotFound, ProvisioningError, ValidationError
+from ..archive import ExtractLimits, check_links, safe_extract
+from ..errors import DigestMismatch, NotFound, ProvisioningError, UnsafeArchive, ValidationError
 from ..oci.descriptor import MANIFEST, Descriptor
 from ..oci.reference import layout_path
 from ..oci.store import Storage, Target, Verifier
+from ..safefile import read_small_file, write_new_file
 
 if TYPE_CHECKING:
     from .config import RegistrySettings, WorkspaceConfig
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MARKER = ".provisioning-install.json"
 STAGING_PREFIX = ".staging-"
+MAX_MARKER_BYTES = 64 * 1024
 LOCAL_EXCLUDES = frozenset({"tests", ".git", "__pycache__", ".pytest_cache", "build"})
 
 
@@ -248,25 +251,39 @@ def tree_digest(folder: Path) -> str:
     """A digest of a local extension folder's files (paths, exec bits, contents); tests/ left out."""
     h = hashlib.sha256()
     for rel, p in _local_files(folder):
-        if p.is_symlink():
+        mode = p.lstat().st_mode
+        if stat.S_ISLNK(mode):
             h.update(f"L {rel} {os.readlink(p)}\n".encode())
             continue
+        if not stat.S_ISREG(mode):
+            raise UnsafeArchive(f"{folder}: {rel} is not a regular file, folder or link; refused")
         h.update(f"F {rel} {1 if os.access(p, os.X_OK) else 0} ".encode())
         h.update(hashlib.sha256(p.read_bytes()).digest())
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
 
 
-def copy_local(folder: Path, dest: Path) -> None:
+def copy_local(folder: Path, dest: Path, *, what: str = "") -> None:
+    """Copy a source folder (git checkout, local path) by the archive rules: plain files, and links that
+    resolve inside it, made last so no copy follows one."""
+    what = what or str(folder)
     dest.mkdir(parents=True, exist_ok=True)
+    links: dict[tuple[str, ...], str] = {}
     for rel, p in _local_files(folder):
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            links[tuple(rel.split("/"))] = os.readlink(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeArchive(f"{what}: {rel} is not a regular file, folder or link; refused")
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if p.is_symlink():
-            os.symlink(os.readlink(p), target)
-        else:
-            shutil.copyfile(p, target)
-            os.chmod(target, 0o755 if os.access(p, os.X_OK) else 0o644)
+        shutil.copyfile(p, target, follow_symlinks=False)
+        os.chmod(target, 0o755 if st.st_mode & 0o111 else 0o644)
+    check_links(links, what)
+    for parts, link in sorted(links.items()):
+        dest.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
+        os.symlink(link, dest.joinpath(*parts))
 
 
 # --------------------------------------------------------------------------- git sources
@@ -363,8 +380,20 @@ def extension_in_checkout(checkout: Path, name: str) -> Path | None:
     for t in ("providers", "taskservs", "clusters"):
         folder = checkout / t / name
         if (folder / "manifest.yaml").is_file():
-            return folder
+            return folder_in_checkout(checkout, f"{t}/{name}", f"{name} in {checkout}")
     return checkout if (checkout / "manifest.yaml").is_file() else None
+
+
+def folder_in_checkout(checkout: Path, subdir: str, what: str) -> Path:
+    """``checkout/subdir``, refused when the name climbs out or a link in the repository leads outside it."""
+    parts = Path(subdir).parts
+    if Path(subdir).is_absolute() or ".." in parts:
+        raise UnsafeArchive(f"{what}: the extension folder {subdir!r} is not a path inside the repository; refused")
+    folder = checkout.joinpath(*parts)
+    real, top = os.path.realpath(folder), os.path.realpath(checkout)
+    if real != top and not real.startswith(top + os.sep):
+        raise UnsafeArchive(f"{what}: {subdir} is a link that leads outside the repository; refused")
+    return folder
 
 
 # --------------------------------------------------------------------------- install
@@ -383,9 +412,10 @@ def extension_dir(root: Path, type_: str, name: str) -> Path:
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
+    raw = read_small_file(folder / MARKER, MAX_MARKER_BYTES)  # never through a link, never a device
     try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
@@ -480,13 +510,13 @@ def stage_extension(
     refetched = False
     if entry.source == "git":
         checkout, _ = (git or GitSource()).checkout(entry.url or "", entry.ref or "", entry.commit)
-        folder = checkout / (entry.subdir or ".")
+        folder = folder_in_checkout(checkout, entry.subdir or ".", what)
         if tree_digest(folder) != entry.digest:
             raise DigestMismatch(
                 f"{what}: {entry.url} at {entry.ref} does not hold what the lock pinned ({entry.digest}); "
                 "the checkout in the cache may be damaged: delete it and rerun"
             )
-        copy_local(folder, dest)
+        copy_local(folder, dest, what=f"{what} from {entry.url} at {entry.ref}")
     elif entry.source == "local":
         folder = Path(entry.path or "")
         if not (folder / "manifest.yaml").is_file():
@@ -495,7 +525,7 @@ def stage_extension(
             raise ValidationError(
                 f"{what}: local folder {folder} changed since the lock was written; run `provisioning dep resolve`"
             )
-        copy_local(folder, dest)
+        copy_local(folder, dest, what=f"{what} from {folder}")
     else:
         settings = settings or entry.settings()
         target_fn = (lambda: stores.target(settings, entry.name)) if stores is not None else None
@@ -507,7 +537,7 @@ def stage_extension(
         safe_extract(archive, dest, what=what, limits=limits)
         _check_extracted(dest, entry)
         refetched = len(cache.corrupt) > before
-    (dest / MARKER).write_text(json.dumps(marker_for(entry), sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    write_new_file(dest / MARKER, (json.dumps(marker_for(entry), sort_keys=True, indent=2) + "\n").encode())
     return refetched
 
 

@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import ValidationError
 from ..oci.descriptor import MANIFEST
-from ..oci.reference import is_path_registry, layout_path
-from .config import TYPES, RegistrySettings, display_path, portable_registry
+from ..oci.reference import InvalidReference, is_path_registry, layout_path, validate_repository
+from ..safefile import UnsafeFile, read_bounded, replace_file
+from .config import EXTENSION_NAME, TYPES, RegistrySettings, display_path, portable_registry
 
 if TYPE_CHECKING:
     from .config import WorkspaceConfig
 
 LOCK_VERSION = 1
+MAX_LOCK_BYTES = 64 << 20  # thousands of extensions fit in a few megabytes
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 def absolute_registry(registry: str, root: Path) -> str:
@@ -129,9 +132,7 @@ class Lock:
                 return False
         except OSError:
             pass
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, text.encode("utf-8"))  # a link at the lock's name is replaced, not written through
         return True
 
 
@@ -154,9 +155,11 @@ def _str(d: dict[str, Any], key: str, path: Path, where: str, *, optional: bool 
 def read_lock(path: Path) -> Lock | None:
     """The lock beside a config, or None when there is none; anything malformed is a clear error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_LOCK_BYTES, display_path(path)).decode("utf-8")
     except FileNotFoundError:
         return None
+    except UnsafeFile as exc:
+        raise ValidationError(f"{exc}; restore the lock file from version control") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot read it ({exc})") from None
     try:
@@ -180,6 +183,8 @@ def read_lock(path: Path) -> Lock | None:
     exts: dict[str, LockedExtension] = {}
     for name, e in raw.items():
         where = f"extensions.{name}"
+        if not EXTENSION_NAME.match(name):
+            raise _fail(path, f"{where}: {name!r} is not an extension name (lowercase letters, digits, '.', '_', '-')")
         if not isinstance(e, dict) or e.get("name") != name:
             raise _fail(path, f"{where} must be an object whose name is {name!r}")
         type_ = _str(e, "type", path, where)
@@ -191,6 +196,9 @@ def read_lock(path: Path) -> Lock | None:
         deps = e.get("dependencies", {})
         if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in deps.items()):
             raise _fail(path, f"{where}.dependencies must map names to constraints")
+        reference = e.get("reference") or ""
+        if not isinstance(reference, str):
+            raise _fail(path, f"{where}.reference must be a string")
         source = e.get("source", "oci")
         common = {
             "name": name,
@@ -198,7 +206,7 @@ def read_lock(path: Path) -> Lock | None:
             "version": _str(e, "version", path, where),
             "digest": digest,
             "source": source,
-            "reference": e.get("reference") or "",
+            "reference": reference,
             "dependencies": dict(deps),
             "requested": bool(e.get("requested", False)),
         }
@@ -207,14 +215,22 @@ def read_lock(path: Path) -> Lock | None:
             exts[name] = LockedExtension(**common, path=os.path.normpath(root / rel))  # type: ignore[arg-type]
         elif source == "oci":
             size = e.get("size")
-            if not isinstance(size, int) or size < 0:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise _fail(path, f"{where}.size must be a non-negative integer")
+            namespace = _str(e, "namespace", path, where) or ""
+            tag = _str(e, "tag", path, where, optional=True)
+            try:
+                validate_repository(f"{namespace}/{name}")
+            except InvalidReference:
+                raise _fail(path, f"{where}.namespace {namespace!r} is not a repository namespace") from None
+            if tag is not None and not _TAG.match(tag):
+                raise _fail(path, f"{where}.tag {tag!r} is not an OCI tag")
             exts[name] = LockedExtension(
                 **common,  # type: ignore[arg-type]
                 registry=absolute_registry(_str(e, "registry", path, where) or "", root),
                 registry_text=e.get("registry"),
-                namespace=_str(e, "namespace", path, where),
-                tag=_str(e, "tag", path, where, optional=True),
+                namespace=namespace,
+                tag=tag,
                 size=size,
                 media_type=_str(e, "mediaType", path, where) or MANIFEST,
             )
@@ -222,17 +238,25 @@ def read_lock(path: Path) -> Lock | None:
             commit = _str(e, "commit", path, where) or ""
             if not re.match(r"^[0-9a-f]{40}([0-9a-f]{24})?$", commit):
                 raise _fail(path, f"{where}.commit {commit!r} is not a git commit id")
+            subdir = _str(e, "subdir", path, where) or "."
+            if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
+                raise _fail(path, f"{where}.subdir {subdir!r} must be a folder inside the repository")
             exts[name] = LockedExtension(
                 **common,  # type: ignore[arg-type]
                 url=_str(e, "url", path, where),
                 ref=_str(e, "ref", path, where),
                 commit=commit,
-                subdir=_str(e, "subdir", path, where),
+                subdir=subdir,
             )
         else:
             raise _fail(path, f"{where}.source is {source!r}, expected oci, local or git")
     order = doc.get("order")
-    if not isinstance(order, list) or sorted(order) != sorted(exts) or len(set(order)) != len(order):
+    if (
+        not isinstance(order, list)
+        or not all(isinstance(n, str) for n in order)
+        or sorted(order) != sorted(exts)
+        or len(set(order)) != len(order)
+    ):
         raise _fail(path, "order must list every locked extension exactly once")
     for name, e in exts.items():
         missing = [d for d in e.dependencies if d not in exts]
@@ -240,7 +264,8 @@ def read_lock(path: Path) -> Lock | None:
             raise _fail(path, f"{name} depends on {', '.join(missing)}, which the lock does not contain")
         if any(order.index(d) > order.index(name) for d in e.dependencies):
             raise _fail(path, f"order installs {name} before one of its dependencies")
-    images = (doc.get("platform") or {}).get("images") or {}
+    platform = doc.get("platform") or {}
+    images = (platform.get("images") or {}) if isinstance(platform, dict) else None
     if not isinstance(images, dict):
         raise _fail(path, "platform.images must be an object")
     return Lock(
@@ -248,5 +273,9 @@ def read_lock(path: Path) -> Lock | None:
         core_version=core_version or "",
         extensions=exts,
         order=list(order),
-        platform_images={str(k): dict(v) for k, v in images.items() if isinstance(v, dict)},
+        platform_images={
+            str(k): {str(a): b if isinstance(b, str) else None for a, b in v.items()}
+            for k, v in images.items()
+            if isinstance(v, dict)
+        },
     )
