@@ -14,9 +14,19 @@ and config/provisioning.yaml. See provisioning/tasks/ for the task creators.
 """
 
 from provisioning.tasks.context import pipeline_context
-from provisioning.tasks.extensions import package_tasks, preflight_task, publish_tasks, test_tasks, validate_tasks
+from provisioning.tasks.exitcodes import unmet_dependency_keeps_the_result
+from provisioning.tasks.extensions import (
+    batch_task,
+    package_tasks,
+    preflight_task,
+    publish_tasks,
+    test_tasks,
+    validate_tasks,
+)
 from provisioning.tasks.report import PublishReporter
 from provisioning.tasks.workspace import task_install, task_resolve  # noqa: F401 (doit finds them by name)
+
+unmet_dependency_keeps_the_result()  # a refused extension exits 1, as the contract says, not doit's 2
 
 DOIT_CONFIG = {
     "default_tasks": ["publish"],
@@ -30,6 +40,16 @@ DOIT_CONFIG = {
 def task_validate():
     """Validate every extension: schema, structure, dependencies, KCL (compiled), Nushell (parsed)."""
     yield from validate_tasks(pipeline_context())
+
+
+def task_validate_batch():
+    """Before validating (only when some extension will be): every changed extension in one batch."""
+    return batch_task("validate", pipeline_context())
+
+
+def task_test_batch():
+    """Before testing (only when some extension will be): every changed extension's tests in one batch."""
+    return batch_task("test", pipeline_context())
 
 
 def task_test():

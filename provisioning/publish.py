@@ -9,13 +9,14 @@ unless forced. Pushing is one graph copy from an in-memory store to the destinat
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound, ProvisioningError
+from .errors import AuthError, NotFound, ProvisioningError, RegistryError
 from .extension import Extension, discover, display, invalid, load_extension, validate_extensions
 from .oci.memory import MemoryStorage
 from .oci.reference import tag_for_version
@@ -37,6 +38,8 @@ class PublishResult:
     digest: str | None = None
     message: str = ""
     seconds: float = 0.0
+    repository: str = ""
+    tag: str = ""
 
     @property
     def ok(self) -> bool:
@@ -57,6 +60,69 @@ def _published_source(target: Target, tag: str) -> tuple[str, str | None] | None
     except (ValueError, AttributeError):
         annotations = {}
     return desc.digest, annotations.get(SOURCE_ANNOTATION)
+
+
+Existing = tuple[str, str | None] | None
+"""What a tag points to: (manifest digest, source digest annotation), or None when the tag is absent."""
+
+
+class Sweep:
+    """One concurrent look at the destination for many ``(repository, tag)`` pairs, each asked at most once.
+
+    The answers are kept for the rest of this process (a run), so the doit up-to-date check and the
+    preflight share one request per extension. An error that says the destination itself is unusable
+    (unreachable, credentials refused) stops the sweep: the pairs not yet asked get the same error
+    instead of 200 rounds of retries.
+    """
+
+    def __init__(self, storage: Storage, workers: int = 16) -> None:
+        self.storage = storage
+        self.workers = workers
+        self.answers: dict[tuple[str, str], Existing] = {}
+        self.errors: dict[tuple[str, str], str] = {}
+        self._down: str | None = None
+        self._lock = threading.Lock()
+
+    def _ask(self, pair: tuple[str, str]) -> None:
+        if self._down is not None:
+            self.errors[pair] = self._down
+            return
+        try:
+            answer = _published_source(self.storage.repository(pair[0]), pair[1])
+        except ProvisioningError as exc:
+            message = str(exc)
+            if destination_down(exc):
+                with self._lock:
+                    self._down = self._down or message
+            self.errors[pair] = message
+            return
+        self.answers[pair] = answer
+
+    def look(self, pairs: list[tuple[str, str]]) -> None:
+        """Ask about every pair not asked yet in this process."""
+        todo = list(dict.fromkeys(p for p in pairs if p not in self.answers and p not in self.errors))
+        if len(todo) <= 1:
+            for pair in todo:
+                self._ask(pair)
+            return
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
+            list(pool.map(self._ask, todo))
+
+    def get(self, pair: tuple[str, str]) -> Existing:
+        """The answer for ``pair`` (asked now if needed); raises a ProvisioningError with the lookup's error."""
+        self.look([pair])
+        if pair in self.errors:
+            raise ProvisioningError(self.errors[pair])
+        return self.answers[pair]
+
+
+def destination_down(exc: ProvisioningError) -> bool:
+    """The destination as a whole is unusable (no answer at all, or credentials refused), not one artifact."""
+    return isinstance(exc, AuthError) or (isinstance(exc, RegistryError) and not exc.status)
+
+
+def repository_of(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}".lstrip("/")
 
 
 def refused_message(name: str, version: str, reference: str) -> str:
@@ -124,8 +190,9 @@ def _settled(
 
 def _result(key: str, name: str, version: str, target: Target, tag: str | None = None) -> PublishResult:
     registry = getattr(target, "registry_host", None) or "embedded"
-    reference = f"{registry}/{target.name}:{tag or tag_for_version(version)}"
-    return PublishResult(key=key, name=name, version=version, reference=reference, status=FAILED)
+    tag = tag or tag_for_version(version)
+    reference = f"{registry}/{target.name}:{tag}"
+    return PublishResult(key, name, version, reference, FAILED, repository=target.name, tag=tag)
 
 
 def test_problems(ext_dirs: list[Path]) -> dict[Path, list[str]]:
@@ -145,26 +212,24 @@ class Preflight:
 
     ``problems`` is None when the extension was not checked (already published), else the
     validation and test failures (empty: ready to publish). ``published`` is the manifest digest
-    when ``upload_ready`` already pushed it.
+    when ``upload_ready`` pushed it and the registry answered the manifest PUT. ``error`` is set
+    when the destination could not be asked (unreachable, credentials refused): the extension's
+    state there is unknown, so it is neither checked nor uploaded.
     """
 
     source_digest: str
-    existing: tuple[str, str | None] | None
+    existing: Existing
     problems: list[str] | None = None
     published: str | None = None
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source_digest": self.source_digest,
-            "existing": self.existing,
-            "problems": self.problems,
-            "published": self.published,
-        }
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preflight:
         existing = tuple(d["existing"]) if d.get("existing") else None
-        return cls(d["source_digest"], existing, d.get("problems"), d.get("published"))  # type: ignore[arg-type]
+        return cls(d["source_digest"], existing, d.get("problems"), d.get("published"), d.get("error"))  # type: ignore[arg-type]
 
 
 def _load(ext: Path | Extension) -> Extension:
@@ -179,7 +244,7 @@ def preflight(
     known: list[str],
     force: bool = False,
     run_tests: bool = True,
-    workers: int = 8,
+    sweep: Sweep | None = None,
 ) -> dict[Path, Preflight]:
     """Look up every extension at the destination concurrently, then check the ones to publish in batches.
 
@@ -194,18 +259,20 @@ def preflight(
         except ProvisioningError:
             continue  # publishing it reports the error
 
-    def look(ext: Extension) -> tuple[Extension, Preflight]:
-        target = storage.repository(f"{namespace}/{ext.name}")
-        existing = _published_source(target, tag_for_version(ext.version))
-        return ext, Preflight(source_digest(ext.path), existing)
+    sweep = sweep or Sweep(storage)
+    pairs = {ext.path: (repository_of(namespace, ext.name), tag_for_version(ext.version)) for ext in exts}
+    sweep.look(list(pairs.values()))
+    found: dict[Path, Preflight] = {}
+    for ext in exts:
+        pair = pairs[ext.path]
+        found[ext.path] = Preflight(source_digest(ext.path), sweep.answers.get(pair), error=sweep.errors.get(pair))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        found = {ext.path: pre for ext, pre in pool.map(look, exts)}
-    todo = [
-        ext
-        for ext in exts
-        if found[ext.path].existing is None or (force and found[ext.path].existing[1] != found[ext.path].source_digest)  # type: ignore[index]
-    ]
+    def to_check(pre: Preflight) -> bool:
+        if pre.error is not None:
+            return False
+        return pre.existing is None or (force and pre.existing[1] != pre.source_digest)
+
+    todo = [ext for ext in exts if to_check(found[ext.path])]
     for path, problems in validate_extensions(todo, known).items():
         found[path].problems = problems
     if run_tests:
@@ -230,13 +297,20 @@ def upload_ready(
     again and reports.
     """
     ready = [ext for ext in exts if ext.path in found and found[ext.path].problems == []]
+    down: list[str] = []
 
     def upload(ext: Extension) -> None:
+        if down:  # the destination stopped answering: the rest is reported, not retried 200 times
+            found[ext.path].error = down[0]
+            return
         try:
             artifact = build_artifact(ext)
             push_artifact(artifact, storage.repository(f"{namespace}/{ext.name}"))
-        except ProvisioningError:
-            return
+        except ProvisioningError as exc:
+            if destination_down(exc):
+                down.append(str(exc))
+                found[ext.path].error = str(exc)
+            return  # one artifact's failure: its subtask tries again and reports
         found[ext.path].published = artifact.manifest_desc.digest
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -267,6 +341,8 @@ def publish_extension(
         # a preflight of this run already hashed the sources and asked the destination
         digest = checked.source_digest if checked is not None else source_digest(ext.path)
         existing = checked.existing if checked else _published_source(target, tag_for_version(ext.version))
+        if checked is not None and checked.error is not None:
+            raise ProvisioningError(checked.error)  # this run could not ask the destination
         if checked is not None and checked.published:
             result.status, result.digest = PUBLISHED, checked.published  # uploaded by this run's preflight
         elif not _settled(result, existing, digest, force):

@@ -110,10 +110,14 @@ def test_changed_content_without_version_bump_is_refused(project: Path):
     readme = project / "extensions" / "providers" / "aws" / "docs" / "README.md"
     readme.write_text("# aws\nedited\n")
     proc = doit(project, "publish", check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 1
     assert "refused" in proc.stdout and "Bump 'version'" in proc.stdout
+    report = json.loads((project / "build" / "publish" / "report.json").read_text())
+    assert report["counts"] == {"published": 0, "unchanged": 3, "refused": 1, "failed": 0}
+    # force=true: every subtask runs (the doit database hides nothing); only the changed one is re-published
     forced = doit(project, "publish", "force=true")
-    assert executed(forced.stdout, "publish") == {"providers/aws"}
+    assert len(executed(forced.stdout, "publish")) == 4
+    assert "1 published, 3 unchanged" in forced.stdout
 
 
 def test_release_tag_publishes_exactly_that_extension(project: Path):
@@ -121,7 +125,7 @@ def test_release_tag_publishes_exactly_that_extension(project: Path):
     assert executed(proc.stdout, "publish") == {"taskservs/kubernetes"}
     assert list(store_tags(project / "build" / "store")) == ["kubernetes"]
     wrong = doit(project, "publish", "tag=taskservs/etcd/v9.9.9", check=False)
-    assert wrong.returncode != 0
+    assert wrong.returncode == 2
     assert "says version 9.9.9 but taskservs/etcd/manifest.yaml says 3.5.0" in wrong.stdout + wrong.stderr
 
 
@@ -134,7 +138,7 @@ def test_core_tag_publishes_core_artifact(project: Path, tmp_path: Path):
     index = json.loads((store / "provisioning-core" / "index.json").read_text())
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == f"v{__version__}"
     bad = doit(project, "publish", "tag=v0.0.1", f"registry={store}", check=False)
-    assert bad.returncode != 0 and "bump the version" in bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "bump the version" in bad.stdout + bad.stderr
 
 
 def test_two_clones_of_one_commit_give_the_same_digests(project: Path, tmp_path: Path):
@@ -170,7 +174,31 @@ def test_failing_extension_tests_block_only_that_extension(project: Path):
     test = project / "extensions" / "taskservs" / "etcd" / "tests" / "test_etcd.nu"
     test.write_text("use std/assert\nassert equal (1 + 1) 3\n")
     proc = doit(project, "publish", check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 1
     assert "tests failed, not publishing" in proc.stdout and "test_etcd.nu" in proc.stdout
     assert "3 published" in proc.stdout and "1 failed" in proc.stdout
     assert "etcd" not in store_tags(project / "build" / "store")
+
+
+def test_validate_and_test_check_in_one_batch_and_only_what_changed(project: Path):
+    answers = project / "build" / "checks"
+    first = doit(project, "validate")
+    assert len(re.findall(r"^\.  validate_batch$", first.stdout, re.M)) == 1
+    assert len(executed(first.stdout, "validate")) == 4
+    assert len(json.loads((answers / "validate.json").read_text())) == 4  # all four, from the one batch
+
+    kcl = project / "extensions" / "taskservs" / "etcd" / "kcl" / "etcd.k"
+    kcl.write_text(kcl.read_text() + "\nbroken: int = \n")
+    bad = doit(project, "validate", check=False)
+    assert executed(bad.stdout, "validate") == {"taskservs/etcd"}
+    assert bad.returncode == 1 and "etcd.k" in bad.stdout + bad.stderr
+    assert len(json.loads((answers / "validate.json").read_text())) == 5  # only etcd was checked again
+
+    tested = doit(project, "test")
+    assert len(re.findall(r"^\.  test_batch$", tested.stdout, re.M)) == 1
+    assert len(executed(tested.stdout, "test")) == 4 and "1 passed, 0 failed" in tested.stdout
+    test = project / "extensions" / "providers" / "aws" / "tests" / "test_aws.nu"
+    test.write_text("use std/assert\nassert equal (1 + 1) 3\n")
+    failing = doit(project, "test", check=False)
+    assert executed(failing.stdout, "test") == {"providers/aws"}
+    assert failing.returncode == 1 and "test_aws.nu" in failing.stdout + failing.stderr

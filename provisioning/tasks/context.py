@@ -9,16 +9,51 @@ to the embedded store under the build folder, so a fresh clone needs no server.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import doit.doit_cmd
 from doit import get_var
 
 from ..extension import Extension, discover, load_extension
 from ..settings import CONFIG_FILE, RegistrySettings, registry_settings
 
 TRUE = ("1", "true", "yes", "on")
+
+# The doit variables the pipeline reads (``doit publish registry=…``); anything else is a typo and stops
+# the run with exit 2. A task module that reads a new variable adds it here.
+VARIABLES = {
+    "registry": "where to publish: HOST[:PORT] or a folder (embedded store)",
+    "namespace": "the repository namespace (default provisioning-extensions)",
+    "extensions": "the extensions tree (default ./extensions)",
+    "build": "the build folder (default ./build)",
+    "force": "true: re-publish versions whose content changed, and check every extension again",
+    "tag": "a release tag: TYPE/NAME/vVERSION (one extension) or vVERSION (the core)",
+}
+
+
+def usage_exit(message: str) -> None:
+    """Bad usage of a doit run: say what and how to fix, exit 2 (doit itself would call it an error)."""
+    print(f"doit: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def check_variables() -> None:
+    given = getattr(doit.doit_cmd, "_CMDLINE_VARS", None) or {}
+    unknown = sorted(set(given) - set(VARIABLES))
+    if unknown:
+        known = "\n".join(f"  {name}=…  {what}" for name, what in VARIABLES.items())
+        usage_exit(f"unknown variable {', '.join(repr(u) for u in unknown)}; the pipeline reads:\n{known}")
+
+
+@cache
+def run_id() -> str:
+    """This doit invocation's id: answers written by one run (the preflight) are never read by another."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +64,7 @@ class PipelineContext:
     settings: RegistrySettings
     force: bool
     release_tag: str | None
+    run: str = field(default_factory=run_id)
 
     @property
     def packages_dir(self) -> Path:
@@ -51,6 +87,7 @@ def _setting(var: str, env: str | None = None) -> str | None:
 
 
 def pipeline_context(root: Path | None = None) -> PipelineContext:
+    check_variables()
     root = Path(root or os.getcwd())
     extensions = Path(_setting("extensions", "PROVISIONING_EXTENSIONS") or root / "extensions")
     build = Path(_setting("build", "PROVISIONING_BUILD") or root / "build")
