@@ -57,7 +57,7 @@ CLUSTERS = [
 ]  # fmt: skip
 # The hubs: most taskservs need a runtime and kubernetes, and many want storage or metrics.
 HUB_WEIGHTS = {"kubernetes": 30, "containerd": 18, "etcd": 6, "cert-manager": 8, "prometheus": 8, "longhorn": 5}
-PLATFORMS = ["linux/amd64", "linux/arm64"]
+PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]  # real extensions list variants
 LICENSES = ["Apache-2.0", "MIT", "BSD-3-Clause", "MPL-2.0"]
 CORE_VERSION = "3.5.0"
 AUTHORS = ["Platform Team", "SRE Team", "Infra Guild", "Storage Team", "Network Team", "Security Team"]

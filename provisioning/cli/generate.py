@@ -77,7 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a dependency, e.g. -d 'containerd=>=1.7.0' (repeatable; NAME alone means any version)",
     )
     p.add_argument("--tag", action="append", metavar="TAG", help="a search tag (repeatable)")
-    p.add_argument("--platform", action="append", metavar="OS/ARCH", help="default: linux/amd64 and linux/arm64")
+    p.add_argument(
+        "--platform",
+        action="append",
+        metavar="OS/ARCH[/VARIANT]",
+        help="an OCI platform (default: linux/amd64 and linux/arm64)",
+    )
     p.add_argument("--min-provisioning-version", metavar="V", help="oldest core it works with (default: 3.0.0)")
     p.add_argument("--output", "-o", choices=("table", "json"), default="table", help="table (default) or json")
     p.set_defaults(func=cmd_extension)

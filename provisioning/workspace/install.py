@@ -478,8 +478,10 @@ def _layer_of(manifest: bytes, entry: LockedExtension) -> Descriptor:
 
 
 def _check_extracted(folder: Path, entry: LockedExtension) -> None:
-    """The unpacked manifest.yaml must name the extension and version the lock says."""
+    """The unpacked manifest.yaml must name the extension and version the lock says, and list OCI platforms."""
     import yaml
+
+    from ..platforms import PlatformError, parse_platform
 
     mf = folder / "manifest.yaml"
     if not mf.is_file():
@@ -493,6 +495,12 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
             f"{entry.name} {entry.version}: the artifact's manifest.yaml says {doc.get('name')} {doc.get('version')}; "
             "the artifact is inconsistent, republish it"
         )
+    platforms = doc.get("platforms") if isinstance(doc, dict) else None
+    for text in platforms if isinstance(platforms, list) else []:
+        try:
+            parse_platform(text)
+        except PlatformError as exc:
+            raise ValidationError(f"{entry.name} {entry.version}: manifest.yaml platforms: {exc}") from None
 
 
 def stage_extension(
