@@ -14,6 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 import requests.adapters
@@ -200,7 +201,38 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
     return path
 
 
-class TokenServer:
+class LoopbackServer:
+    """What the loopback HTTP servers of the tests share: a thread serving ``_server``, always stopped."""
+
+    _server: Any = None
+    _thread: Any = None
+
+    def _serve(self, handler: Any) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class TokenServer(LoopbackServer):
     """A docker-style token service (the Harbor/GHCR flow) on 127.0.0.1 for a token-auth registry.
 
     Issues RS256 JWTs whose header carries the signing certificate (``x5c``), which distribution
@@ -320,8 +352,7 @@ class TokenServer:
     def start(self) -> TokenServer:
         import base64
         import json as _json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
         from urllib.parse import parse_qs, urlsplit
 
         self._keys()
@@ -377,22 +408,8 @@ class TokenServer:
                     return
                 self._decide(user, self._scopes(form.get("scope", [])))
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # -- faults a real registry will not produce on demand ---------------------------------------------
@@ -452,3 +469,113 @@ def fault_session(rule=lambda request: None) -> tuple[requests.Session, FaultAda
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session, adapter
+
+
+# -- a loopback proxy in front of a real registry ----------------------------------------------------
+
+
+def ghcr_catalog_refusal(method: str, path: str) -> tuple[int, dict, bytes] | None:
+    """Answer ``/v2/_catalog`` the way GHCR does (no catalog API: a plain 404 page); pass the rest on."""
+    if path.split("?", 1)[0] == "/v2/_catalog":
+        return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+    return None
+
+
+class RegistryProxy(LoopbackServer):
+    """A plain-HTTP proxy on 127.0.0.1 that forwards to a real registry, except what ``refuse`` answers.
+
+    ``refuse(method, path)`` returns None (forward) or (status, headers, body). Every request is
+    recorded in ``seen`` as (method, path), so tests count what a command asked for.
+    """
+
+    def __init__(self, upstream: str, refuse=ghcr_catalog_refusal) -> None:
+        self.upstream = upstream
+        self.refuse = refuse
+        self.seen: list[tuple[str, str]] = []
+        self.inflight = 0
+        self.max_inflight = 0  # the most requests it was answering at one time
+        self._server = None
+        self._thread = None
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> RegistryProxy:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler
+
+        proxy = self
+        lock = threading.Lock()
+        upstream_host, upstream_port = self.upstream.rsplit(":", 1)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    out = b""
+                    while True:
+                        size = int(self.rfile.readline().strip() or b"0", 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return out
+                        out += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def _forward(self) -> None:
+                with lock:
+                    proxy.seen.append((self.command, self.path))
+                    proxy.inflight += 1
+                    proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
+                try:
+                    self._answer()
+                finally:
+                    with lock:
+                        proxy.inflight -= 1
+
+            def _answer(self) -> None:
+                body = self._body()
+                refused = proxy.refuse(self.command, self.path)
+                if refused is not None:
+                    status, headers, data = refused
+                    self.send_response(status)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                    return
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")
+                }
+                if body or self.command in ("PUT", "POST", "PATCH"):
+                    headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(upstream_host, int(upstream_port), timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body or None, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    self.send_response(resp.status)
+                    for k, v in resp.getheaders():
+                        if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                            self.send_header(k, v)
+                    length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                    self.send_header("Content-Length", length or str(len(data)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                finally:
+                    conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+        self._serve(Handler)
+        return self

@@ -290,12 +290,78 @@ def resolve_manifest(ctx: Context, ref: Reference) -> tuple[Any, Descriptor, dic
     return target, desc, doc
 
 
-def _catalog(ctx: Context, registry: str) -> list[str]:
-    """Repository names; the store explains a registry that forbids or lacks ``_catalog``."""
+def _catalog(ctx: Context, registry: str, namespace: str = "") -> list[str]:
+    """Repository names; the store explains a registry that forbids or lacks ``_catalog``.
+
+    Reached only when the namespace has no provisioning catalog, so the message says both.
+    """
+    from ..catalog import catalog_repository, is_catalog_repository
+
     storage = ctx.storage(registry)
+    where = f"{registry}/{catalog_repository(namespace)}:latest" if namespace else ""
+    missing = f"there is no provisioning catalog ({where} does not exist), and " if where else ""
     if not hasattr(storage, "catalog"):
-        raise ProvisioningError(f"{registry} cannot list its repositories: name the artifact, e.g. `oci tags NAME`")
-    return sorted(storage.catalog())
+        raise ProvisioningError(
+            f"{missing}{registry} cannot list its repositories: name the artifact, e.g. `oci tags NAME`"
+        )
+    try:
+        repos = storage.catalog()
+    except ProvisioningError as exc:
+        if not missing:
+            raise
+        raise type(exc)(
+            f"{registry} cannot list this namespace: {missing}{exc}. A catalog makes `oci list` and `oci search` "
+            "work here: `doit publish` writes one, or `provisioning catalog rebuild --name NAME ...` builds it "
+            "from what is published"
+        ) from None
+    return sorted(r for r in repos if not is_catalog_repository(r))
+
+
+def _namespace_catalog(ctx: Context, registry: str, namespace: str) -> Any:
+    """The namespace's provisioning catalog, or None (absent, or untrusted: then said on stderr)."""
+    from ..catalog import CatalogError, read_catalog
+
+    if not namespace:
+        return None
+    try:
+        loaded = read_catalog(ctx.storage(registry), namespace)
+    except CatalogError as exc:
+        print(f"warning: {exc}; asking the registry instead", file=sys.stderr)
+        return None
+    except ProvisioningError:  # not there, or not readable by us (GHCR answers 401/403): ask the registry
+        return None
+    return loaded.catalog if loaded is not None else None
+
+
+def _catalog_rows(catalog: Any, registry: str, namespace: str) -> list[dict[str, Any]]:
+    """One row per extension of a catalog: what `list` and `search` print, without a request each."""
+    from ..versions import sort_versions
+
+    rows = []
+    for name in sorted(catalog.extensions):
+        ext = catalog.extensions[name]
+        versions = sort_versions(list(ext.versions))
+        if not versions:
+            continue
+        latest = ext.newest_first()[0]
+        stable = [v for v in ext.newest_first() if "-" not in v]
+        latest = stable[0] if stable else latest
+        repo = f"{namespace}/{name}"
+        rows.append(
+            {
+                "artifact": name,
+                "repository": repo,
+                "versions": versions,
+                "latest": latest,
+                "version": latest,
+                "type": ext.type,
+                "description": ext.description,
+                "tags": list(ext.keywords),
+                "reference": f"{registry}/{repo}:{tag_for_version(latest)}",
+                "source": "catalog",
+            }
+        )
+    return rows
 
 
 def _in_namespace(repos: Iterable[str], namespace: str) -> list[str]:
@@ -424,10 +490,11 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry, namespace = ctx.settings.registry, ctx.settings.namespace
-    repos = _in_namespace(_catalog(ctx, registry), namespace)
+    catalog = _namespace_catalog(ctx, registry, namespace)
+    rows = _catalog_rows(catalog, registry, namespace) if catalog is not None else []
+    repos = [] if catalog is not None else _in_namespace(_catalog(ctx, registry, namespace), namespace)
     storage = ctx.storage(registry)
     tag_lists = _parallel(lambda r: version_tags(storage.repository(r).tags()), repos)
-    rows = []
     for repo, tags in zip(repos, tag_lists, strict=True):
         if not tags:
             continue
@@ -493,8 +560,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     registry = ctx.settings.registry
     namespace = "" if args.all_namespaces else ctx.settings.namespace
     term = args.term.lower()
-    repos = [r for r in _in_namespace(_catalog(ctx, registry), namespace) if term in r.rsplit("/", 1)[-1].lower()]
-    found = [s for s in _parallel(lambda r: _summary(ctx, registry, r), repos) if s]
+    catalog = _namespace_catalog(ctx, registry, namespace)
+    if catalog is not None:  # name, description and keywords, all from one document
+        found = [
+            r
+            for r in _catalog_rows(catalog, registry, namespace)
+            if term in r["artifact"].lower()
+            or term in r["description"].lower()
+            or any(term in t.lower() for t in r["tags"])
+        ]
+    else:
+        names = _in_namespace(_catalog(ctx, registry, namespace), namespace)
+        repos = [r for r in names if term in r.rsplit("/", 1)[-1].lower()]
+        found = [s for s in _parallel(lambda r: _summary(ctx, registry, r), repos) if s]
     if args.output == "json":
         print_json(found)
         return 0

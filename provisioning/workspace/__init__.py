@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, ProvisioningError, ResolutionError, ValidationError
+from ..errors import DigestMismatch, NotFound, ProvisioningError, ResolutionError, ValidationError
 from ..oci.reference import is_path_registry, tag_for_version
+from .catalogs import Catalogs, catalog_policy
 from .config import (
     PLURALS,
     TYPES,
@@ -150,7 +151,19 @@ def resolve_workspace(
     else:
         resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update))
         new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
-    report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
+    try:
+        report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
+    except (NotFound, DigestMismatch, ValidationError) as exc:
+        if resolution is None or not resolution.from_catalog:
+            raise
+        # the catalog named a version the registry no longer holds (or one that is not what it said):
+        # nothing was installed; resolve again from tag lists, which only name what is there
+        catalogs = Catalogs(stores, cache, policy=catalog_policy(config))
+        catalogs.distrust(f"the catalog disagrees with the registry ({exc})")
+        resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update), catalogs=catalogs)
+        resolution.warnings.insert(0, f"the catalog is stale ({exc}); resolved again from tag lists")
+        new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
+        report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config)
     written = new_lock.write(config.lock_path) if new_lock is not lock else False
     return ResolveOutcome(
         config=config,

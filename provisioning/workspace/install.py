@@ -501,6 +501,19 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
             parse_platform(text)
         except PlatformError as exc:
             raise ValidationError(f"{entry.name} {entry.version}: manifest.yaml platforms: {exc}") from None
+    deps = doc.get("dependencies") if isinstance(doc, dict) else None
+    if isinstance(deps, list):
+        deps = {str(d): "*" for d in deps}
+    got = (
+        {str(k): str(v) if v not in (None, "") else "*" for k, v in (deps or {}).items()}
+        if isinstance(deps, (dict, type(None)))
+        else None
+    )
+    if got is not None and got != dict(entry.dependencies):
+        raise ValidationError(
+            f"{entry.name} {entry.version}: the artifact's manifest.yaml declares dependencies {got}, the lock says "
+            f"{dict(entry.dependencies)}; the lock (or the catalog it came from) does not describe this artifact"
+        )
 
 
 def stage_extension(

@@ -35,6 +35,7 @@ from ..oci.descriptor import ARTIFACT_TYPE, CONFIG_TYPE, MANIFEST, MANIFEST_TYPE
 from ..oci.reference import InvalidReference, parse_reference, tag_for_version, version_for_tag
 from ..oci.store import fetch_manifest
 from ..versions import Version, is_valid_version, satisfies, sort_versions
+from .catalogs import Catalogs, catalog_policy
 from .config import TYPES, ModuleSpec, RegistrySettings, WorkspaceConfig, display_path
 from .install import BlobCache, GitSource, Stores, extension_in_checkout, tree_digest
 from .lock import Lock, LockedExtension
@@ -88,6 +89,7 @@ class Candidate:
     ref: str | None = None
     commit: str | None = None
     subdir: str | None = None
+    from_catalog: bool = False  # read from the namespace's catalog, not from its manifest and config
 
     @property
     def label(self) -> str:
@@ -115,6 +117,10 @@ class Resolution:
     requested: set[str]
     requirers: dict[str, list[Requirement]]
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def from_catalog(self) -> bool:
+        return any(c.from_catalog for c in self.candidates.values())
 
     def to_lock(self, config: WorkspaceConfig, platform_images: dict[str, dict[str, str | None]]) -> Lock:
         exts = {}
@@ -191,8 +197,9 @@ class ExtensionProvider(AbstractProvider):
         stores: Stores,
         cache: BlobCache,
         preferred: Mapping[str, str] | None = None,
-        prefetch_workers: int = 8,
+        prefetch_workers: int = 16,
         git: GitSource | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self.config = config
         self.git = git or GitSource()
@@ -210,6 +217,7 @@ class ExtensionProvider(AbstractProvider):
         self._pool: ThreadPoolExecutor | None = None
         self._deps: dict[int, list[Requirement]] = {}
         self.warnings: list[str] = []
+        self.catalogs = catalogs or Catalogs(stores, cache, policy=catalog_policy(config), warn=self._warn)
 
     # --- where each name comes from
 
@@ -303,6 +311,9 @@ class ExtensionProvider(AbstractProvider):
         kind, settings, _ = self.source_of(name)
         if kind != "oci" or settings is None or settings.is_path:
             return
+        catalog = self.catalogs.get(settings)
+        if catalog is not None and name in catalog.extensions:
+            return  # answered from memory: nothing to overlap
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="prefetch")
         snapshot = list(reqs)
@@ -476,7 +487,14 @@ class ExtensionProvider(AbstractProvider):
         return cand
 
     def versions(self, name: str, settings: RegistrySettings) -> list[str]:
-        """The semver versions among ``name``'s tags, newest first (other tags are ignored)."""
+        """The semver versions among ``name``'s tags, newest first (other tags are ignored).
+
+        The namespace's catalog answers when it lists ``name``; a name it does not list costs a
+        tag list (published after the catalog was written, or never published).
+        """
+        catalog = self.catalogs.get(settings)
+        if catalog is not None and name in catalog.extensions:
+            return catalog.extensions[name].newest_first()
 
         def read() -> list[str]:
             target = self.stores.target(settings, name)  # a store that cannot be opened is an error
@@ -521,7 +539,45 @@ class ExtensionProvider(AbstractProvider):
     ) -> Candidate:
         """Read one version's manifest and config (through the cache); refuse what is not ours."""
         key = (settings.registry, settings.namespace, name, digest or tag or "")
-        return self._once(self._candidates, key, lambda: self._read_candidate(name, settings, tag, digest))
+        return self._once(
+            self._candidates,
+            key,
+            lambda: (
+                self._catalog_candidate(name, settings, tag, digest)
+                or self._read_candidate(name, settings, tag, digest)
+            ),
+        )
+
+    def _catalog_candidate(
+        self, name: str, settings: RegistrySettings, tag: str | None, digest: str | None
+    ) -> Candidate | None:
+        """The candidate as the namespace's catalog describes it (no request), or None when it does not."""
+        catalog = self.catalogs.get(settings)
+        ext = catalog.extensions.get(name) if catalog is not None else None
+        if ext is None:
+            return None
+        if digest:
+            entry = next((e for e in ext.versions.values() if e.digest == digest), None)
+        else:
+            entry = ext.versions.get(version_for_tag(tag or ""))
+        if entry is None:
+            return None
+        self.catalogs.note_used(settings)
+        if entry.deprecated:
+            self._warn(f"{name} {entry.version} is marked deprecated in the catalog of {settings.reference(name)}")
+        return Candidate(
+            name=name,
+            version=entry.version,
+            type=ext.type,
+            digest=entry.digest,
+            dependencies=dict(entry.dependencies),
+            settings=settings,
+            tag=tag or tag_for_version(entry.version),
+            size=entry.size,
+            media_type=entry.media_type,
+            min_provisioning_version=entry.min_provisioning_version,
+            from_catalog=True,
+        )
 
     def _read_candidate(self, name: str, settings: RegistrySettings, tag: str | None, digest: str | None) -> Candidate:
         ref = digest or tag or ""
@@ -686,11 +742,19 @@ def resolve(
     stores: Stores | None = None,
     cache: BlobCache | None = None,
     preferred: Mapping[str, str] | None = None,
+    catalogs: Catalogs | None = None,
+    workers: int = 16,
 ) -> Resolution:
-    """Resolve every module of the config, recursively; raise a ResolutionError a person can act on."""
+    """Resolve every module of the config, recursively; raise a ResolutionError a person can act on.
+
+    ``catalogs`` (default: by the workspace's policy) answers from each namespace's catalog;
+    ``workers`` bounds the requests in flight when tag lists are read instead (1: one at a time).
+    """
     stores = stores or Stores()
     cache = cache or BlobCache()
-    provider = ExtensionProvider(config, stores=stores, cache=cache, preferred=preferred)
+    provider = ExtensionProvider(
+        config, stores=stores, cache=cache, preferred=preferred, catalogs=catalogs, prefetch_workers=workers
+    )
     reqs = root_requirements(config)
     try:
         fast = provider.greedy(reqs)
