@@ -10,6 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from tools import put_tools_on_path  # noqa: E402
+
+put_tools_on_path()  # cosign, crane and oras from .ci/go-tools
+
 from registry_server import (  # noqa: E402
     Certificates,
     RegistryServer,
