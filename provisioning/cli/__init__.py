@@ -19,6 +19,7 @@ from ..errors import ProvisioningError
 # Modules that contribute subcommands, in help order.
 COMMAND_MODULES = (
     "oci",
+    "signing",  # keygen, sign, verify: added to `oci` (after it)
     "catalog",
     "dep",
     "bundle",

@@ -1123,7 +1123,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("words", metavar="PATH", nargs="+", help="the extension folder, or `validate PATH`")
     p.add_argument("--output", "-o", metavar="DIR", help="folder for the package (default: the current folder)")
     p.set_defaults(func=cmd_package)
-
-    from . import signing
-
-    signing.register(sub, common)

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from ..oci.reference import is_path_registry
-from .oci import Context, _translate, _with_output, resolve_manifest
+from .oci import Context, _common, _translate, _with_output, resolve_manifest
 from .output import print_json
 
 
@@ -85,8 +85,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: list[argparse.ArgumentParser]) -> None:
-    """Add keygen, sign and verify to ``provisioning oci``."""
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add keygen, sign and verify to ``provisioning oci`` (registered after it)."""
+    oci = subparsers.choices["oci"]
+    sub = next(a for a in oci._actions if isinstance(a, argparse._SubParsersAction))
+    common = [_common()]
     p = sub.add_parser(
         "keygen",
         help="write a cosign-compatible key pair (PREFIX.key 0600, PREFIX.pub)",

@@ -21,6 +21,7 @@ from ..oci.attached import attached
 from ..oci.descriptor import Descriptor
 from ..oci.store import ReadOnlyTarget, fetch_bytes
 from . import SigningError
+from .check import SignatureCheck, verify_signature
 from .keys import PublicKey
 
 BUNDLE_TYPES = (
@@ -38,10 +39,8 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
-def bundle_checks(target: ReadOnlyTarget, subject: Descriptor, keys: Sequence[PublicKey]) -> list[Any]:
+def bundle_checks(target: ReadOnlyTarget, subject: Descriptor, keys: Sequence[PublicKey]) -> list[SignatureCheck]:
     """A ``SignatureCheck`` for every Sigstore bundle referrer of ``subject``."""
-    from .verify import SignatureCheck
-
     found = [
         a for a in attached(target, subject) if a.kind == "referrer" and a.descriptor.artifact_type in BUNDLE_TYPES
     ]
@@ -88,9 +87,9 @@ def _b64(value: Any, what: str) -> bytes:
         raise SigningError(f"the bundle's {what} is not base64") from None
 
 
-def _check_bundle(bundle: dict[str, Any], subject: Descriptor, keys: Sequence[PublicKey], check: Any) -> None:
-    from .verify import verify_signature
-
+def _check_bundle(
+    bundle: dict[str, Any], subject: Descriptor, keys: Sequence[PublicKey], check: SignatureCheck
+) -> None:
     envelope = bundle.get("dsseEnvelope")
     if not isinstance(envelope, dict):
         if isinstance(bundle.get("messageSignature"), dict):

@@ -15,6 +15,7 @@ from ..errors import ProvisioningError
 from ..oci.descriptor import Descriptor
 from ..oci.store import Target
 from . import SigningError
+from .check import verify_signature
 from .keys import PrivateKey, PublicKey
 from .manifest import SIGNATURE_ANNOTATION, SIMPLESIGNING_TYPE, SignatureManifest, read_signature_manifest
 from .payload import simple_signing_payload
@@ -39,8 +40,6 @@ def docker_reference(registry: str, repository: str, *, embedded: bool = False) 
 
 def signed_by(sig: SignatureManifest, key: PublicKey, payload: bytes) -> Descriptor | None:
     """The layer of ``sig`` whose content is ``payload`` and whose signature ``key`` verifies, if any."""
-    from .verify import verify_signature
-
     want = Descriptor.of(SIMPLESIGNING_TYPE, payload).digest
     for layer in sig.layers:
         if layer.digest != want:

@@ -15,33 +15,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from ..errors import DigestMismatch, NotFound
 from ..oci.descriptor import Descriptor
 from ..oci.store import ReadOnlyTarget, fetch_bytes
 from . import SigningError
+from .bundle import bundle_checks
+from .check import SignatureCheck, verify_signature
 from .keys import PublicKey
 from .manifest import SIGNATURE_ANNOTATION, SIMPLESIGNING_TYPE, SignatureManifest, read_signature_manifest
 from .payload import MAX_PAYLOAD, parse_claim
-
-
-@dataclass
-class SignatureCheck:
-    """One signature and its verdict: ``key`` (the file) verified it, or ``reason`` says why not."""
-
-    kind: str  # "simple-signing" (the .sig tag) or "sigstore-bundle" (a cosign 3 referrer)
-    manifest: str  # digest of the manifest holding the signature
-    layer: str  # digest of the signed payload (or bundle) blob
-    key: str | None = None
-    fingerprint: str | None = None
-    signed_reference: str | None = None
-    reason: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.key is not None and self.reason is None
 
 
 @dataclass
@@ -82,17 +64,6 @@ class Verification:
             "problem": self.problem,
             "signatures": [asdict(c) | {"verified": c.ok} for c in self.checks],
         }
-
-
-def verify_signature(signature: bytes, payload: bytes, keys: Sequence[PublicKey]) -> PublicKey | None:
-    """The first key whose ECDSA signature over ``payload`` this is."""
-    for key in keys:
-        try:
-            key.key.verify(signature, payload, ec.ECDSA(key.hash))
-        except InvalidSignature:
-            continue
-        return key
-    return None
 
 
 def _key_names(keys: Sequence[PublicKey]) -> str:
@@ -163,8 +134,6 @@ def verify_artifact(
     if sig.descriptor is not None:
         for layer in sig.layers:
             result.checks.append(check_layer(target, sig.descriptor.digest, layer, subject, keys))
-    from .bundle import bundle_checks
-
     try:
         result.checks.extend(bundle_checks(target, subject, keys))
     except SigningError as e:
