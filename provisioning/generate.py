@@ -41,7 +41,7 @@ KCL_RESERVED = frozenset(
 )
 
 DEFAULTS: dict[str, Any] = {
-    "version": "0.1.0",
+    "version": "1.0.0",
     "author": "Provisioning Team",
     "license": "MIT",
     "min_provisioning_version": "3.0.0",

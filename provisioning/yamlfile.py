@@ -133,14 +133,59 @@ def _validator(name: str) -> Any:
 def schema_errors(doc: Any, schema_name: str, display: str) -> list[str]:
     """Every schema violation as ``FILE:LINE: FIELD: message``, in document order."""
     found = []
-    for err in _validator(schema_name).iter_errors(doc):
-        if err.context:  # oneOf/anyOf: report the most relevant branch
-            err = jsonschema.exceptions.best_match(err.context)
+    picked = [p for err in _validator(schema_name).iter_errors(doc) for p in _pick(err)]
+    for err, expected in picked:
         path = list(err.absolute_path)
         line = line_of(doc, path)
         where = f"{display}:{line}" if line else display
-        found.append((line, f"{where}: {field_path(path)}: {_describe(err)}"))
+        if expected is not None:  # the schema says in words what belongs here
+            found.append((line, f"{where}: {field_path(path)}: expected {expected}, got {_kind(err.instance)}"))
+        else:
+            found.append((line, f"{where}: {field_path(path)}: {_describe(err)}"))
     return [msg for _, msg in sorted(found, key=lambda item: item[0])]
+
+
+_KINDS = {
+    bool: "true/false",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "nothing (an empty value)",
+}
+
+
+def _kind(value: Any) -> str:
+    """What a value is, in words, with the value itself when it is short."""
+    kind = next((word for t, word in _KINDS.items() if isinstance(value, t)), type(value).__name__)
+    shown = repr(value)
+    if isinstance(value, (dict, list)) or len(shown) > 60:
+        return kind
+    return f"{kind} {shown}" if value is not None else kind
+
+
+def _expected(err: jsonschema.ValidationError) -> str | None:
+    """The schema's ``x-expected`` words for a wrong shape (type, or none of anyOf's forms matched)."""
+    words = err.schema.get("x-expected") if isinstance(err.schema, dict) else None
+    if not words or err.validator not in ("type", "anyOf", "oneOf"):
+        return None
+    if any(sub.relative_path or sub.validator not in ("type", "anyOf", "oneOf") for sub in err.context or ()):
+        return None  # one form fits the shape and fails inside: that deeper error says more
+    return str(words)
+
+
+def _pick(err: jsonschema.ValidationError) -> list[tuple[jsonschema.ValidationError, str | None]]:
+    """The errors to report: the schema's words where it has them, else the failing insides of anyOf's best form."""
+    expected = _expected(err)
+    if expected is not None or not err.context:
+        return [(err, expected)]
+    deeper = [e for e in err.context if e.relative_path]  # a form that fits the shape and fails inside
+    if not deeper:
+        fits = [e for e in err.context if e.validator != "type"] or list(err.context)
+        return _pick(max(fits, key=jsonschema.exceptions.relevance))
+    branch = max(deeper, key=jsonschema.exceptions.relevance).schema_path[0]
+    return [p for e in deeper if e.schema_path[0] == branch for p in _pick(e)]
 
 
 def _describe(err: jsonschema.ValidationError) -> str:

@@ -162,9 +162,23 @@ def test_schema_error_names_file_line_and_field(ws: Path) -> None:
     line = SEED_YAML.splitlines().index("      tls_enabled: false") + 1
     msg = error_of(ws)
     assert (
-        msg
-        == f"config/provisioning.yaml:{line}: dependencies.extensions.oci.tls_enabled: 'yes' is not of type 'boolean'"
+        msg == f"config/provisioning.yaml:{line}: dependencies.extensions.oci.tls_enabled: expected true or false, "
+        "got a string 'yes'"
     )
+
+
+def test_schema_errors_say_in_words_what_belongs_there(ws: Path) -> None:
+    write(
+        ws,
+        "dependencies:\n  extensions:\n    modules:\n      taskservs: redis\n      clusters:\n"
+        "        - 12\n        - {name: web, bogus: 1}\n",
+    )
+    msg = error_of(ws)
+    assert "config/provisioning.yaml:4: dependencies.extensions.modules.taskservs: expected a list of references" in msg
+    assert "got a string 'redis'" in msg and "not of type 'null'" not in msg
+    assert "config/provisioning.yaml:6: dependencies.extensions.modules.clusters[0]: expected a reference" in msg
+    assert "got a number 12" in msg
+    assert "config/provisioning.yaml:7: dependencies.extensions.modules.clusters[1]: Additional properties" in msg
 
 
 def test_unknown_key_and_bad_source_type(ws: Path) -> None:
@@ -258,7 +272,7 @@ def test_cli_reports_config_errors_with_exit_1(ws: Path, capsys: pytest.CaptureF
     write(ws, SEED_YAML.replace("tls_enabled: false", 'tls_enabled: "yes"'))
     assert main(["dep", "validate"]) == 1
     err = capsys.readouterr().err
-    assert "dependencies.extensions.oci.tls_enabled: 'yes' is not of type 'boolean'" in err
+    assert "dependencies.extensions.oci.tls_enabled: expected true or false, got a string 'yes'" in err
     assert "Traceback" not in err
 
 

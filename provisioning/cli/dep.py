@@ -52,15 +52,21 @@ def print_outcome(outcome: Any, output: str) -> None:
         }
         print_json(data)
         return
+    from .. import workspace as ws
+
+    if not lock.order:
+        print(
+            f"{ws.display_path(outcome.config.path)} lists no extensions yet: add references under "
+            "dependencies.extensions.modules (providers, taskservs, clusters) and run `provisioning dep resolve` again"
+        )
     installed = set(report.installed) if report else set()
     rows = []
     for name in lock.order:
         e = lock.extensions[name]
         state = "installed" if name in installed else ("up to date" if report else "locked")
         rows.append((name, e.type, e.version, short(e.digest), "config" if e.requested else "dependency", state))
-    table(None, ("extension", "type", "version", "digest", "wanted by", "state"), rows)
-    from .. import workspace as ws
-
+    if rows:
+        table(None, ("extension", "type", "version", "digest", "wanted by", "state"), rows)
     lock_name = ws.display_path(outcome.config.lock_path)
     if outcome.reused_lock:
         note = f"{lock_name} is up to date"
@@ -158,7 +164,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print_json(result)
         return 0
     n = len(result["extensions"])
-    print(f"ok: {n} extension{'s' if n != 1 else ''} resolve with no conflicts or cycles")
+    noun = "1 extension resolves" if n == 1 else f"{n} extensions resolve"
+    print(f"ok: {noun} with no conflicts or cycles")
     print("install order: " + " → ".join(f"{x} {result['extensions'][x]}" for x in result["order"]))
     print(f"lock: {result['lock']}")
     return 0

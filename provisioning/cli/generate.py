@@ -63,7 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--path", metavar="DIR", help="extensions folder (default: $PROVISIONING_EXTENSIONS or ./extensions)"
     )
-    p.add_argument("--version", metavar="V", help="semver version (default: 0.1.0)")
+    p.add_argument(
+        "--version", metavar="V", help="semver version (default: 1.0.0, what the seed walkthrough publishes)"
+    )
     p.add_argument("--description", metavar="TEXT", help="one line saying what it provides")
     p.add_argument("--author", metavar="NAME", help="default: Provisioning Team")
     p.add_argument("--license", metavar="SPDX", help="default: MIT")

@@ -128,7 +128,8 @@ def resolve_workspace(
                 registry=registry,
                 namespace=namespace,
             )
-    config = load_config(workspace, registry=registry, namespace=namespace)
+    # a new workspace lists nothing yet: resolving it writes an empty lock (and says so), not an error
+    config = load_config(workspace, registry=registry, namespace=namespace, require_modules=False)
     cache = cache or BlobCache()
     lock = read_lock(config.lock_path)
     fresh = lock_is_fresh(config, lock)
@@ -193,7 +194,7 @@ def validate_workspace(
     workspace: Path, *, stores: Stores | None = None, cache: BlobCache | None = None, **kw: Any
 ) -> dict[str, Any]:
     """``dep validate``: config, names, versions, core compatibility, cycles, types; writes nothing."""
-    config = load_config(workspace, **kw)
+    config = load_config(workspace, require_modules=False, **kw)
     lock = read_lock(config.lock_path)
     resolution = resolve(
         config, stores=stores or Stores(), cache=cache or BlobCache(), preferred=_preferred(lock, set())

@@ -544,13 +544,27 @@ def _flow(entry: Any) -> str:
 
 def _edit_text(text: str, plural: str, name: str, entry: Any) -> str | None:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    node = root
+    node, key_node = root, None
     for key in ("dependencies", "extensions", "modules", plural):
         if not isinstance(node, yaml.MappingNode):
             return None
-        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        key_node, node = next(
+            ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), (None, None)
+        )
         if node is None:
             return None
+    if key_node is not None and _is_empty_list(node):  # `taskservs:` (comments below kept) or `taskservs: []`
+        assert node is not None
+        line_end = text.find("\n", node.end_mark.index)
+        line_end = len(text) if line_end < 0 else line_end
+        item = " " * (key_node.start_mark.column + 2) + "- " + _flow(entry)
+        return (
+            text[: node.start_mark.index].rstrip(" ")
+            + text[node.end_mark.index : line_end]
+            + "\n"
+            + item
+            + (text[line_end:] if line_end < len(text) else "\n")
+        )
     if not isinstance(node, yaml.SequenceNode) or node.flow_style or not node.value:
         return None
     for item in node.value:
@@ -566,6 +580,13 @@ def _edit_text(text: str, plural: str, name: str, entry: Any) -> str | None:
     line_end = text.find("\n", end)
     line_end = len(text) if line_end < 0 else line_end
     return text[:line_end] + "\n" + prefix + _flow(entry) + text[line_end:]
+
+
+def _is_empty_list(node: yaml.Node | None) -> bool:
+    """A list key with nothing in it yet: no value, ``null``, ``~`` or ``[]``."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.tag == "tag:yaml.org,2002:null"
+    return isinstance(node, yaml.SequenceNode) and node.flow_style and not node.value
 
 
 def _content_end(node: yaml.Node) -> int:

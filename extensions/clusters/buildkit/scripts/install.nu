@@ -44,5 +44,5 @@ def main [
         run-step $dry_run (kubectl-args "apply" $namespace $f --context=$context)
     }
     run-step $dry_run [kubectl rollout status --namespace $namespace statefulset/buildkitd --timeout=300s]
-    print $"($NAME) ready: buildctl --addr (buildctl-addr $namespace $port)"
+    if not $dry_run { print $"($NAME) ready: buildctl --addr (buildctl-addr $namespace $port)" }  # a dry run only shows the steps
 }

@@ -50,5 +50,5 @@ def main [
         run-step $dry_run (kubectl-args "apply" $namespace $f --context=$context)
     }
     run-step $dry_run [kubectl rollout status --namespace $namespace deployment/web --timeout=300s]
-    print $"($NAME) deployed: (public-url $domain $tls)"
+    if not $dry_run { print $"($NAME) deployed: (public-url $domain $tls)" }  # a dry run only shows the steps
 }

@@ -48,5 +48,5 @@ def main [
     run-step $dry_run [unzip -q -o $zip -d $work]
     run-step $dry_run ([($work | path join "aws" "install")] ++ (installer-args $prefix $installed))
     run-step $dry_run [rm -rf $work]
-    print $"AWS CLI ($version) installed in ($prefix)/bin"
+    if not $dry_run { print $"AWS CLI ($version) installed in ($prefix)/bin" }  # a dry run only shows the steps
 }

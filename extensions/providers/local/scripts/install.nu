@@ -40,5 +40,5 @@ def main [
     if not ($key_file | path exists) {
         run-step $dry_run [ssh-keygen -t ed25519 -N "" -C provisioning -f $key_file]
     }
-    print $"ssh ready; public key: ($key_file).pub"
+    if not $dry_run { print $"ssh ready; public key: ($key_file).pub" }  # a dry run only shows the steps
 }

@@ -39,5 +39,5 @@ def main [
     run-step $dry_run [curl -fsSL -o $archive (release-url $version $os $arch)]
     run-step $dry_run [tar -xzf $archive -C ($prefix | path join "bin") upctl]
     run-step $dry_run [rm -f $archive]
-    print $"upctl ($version) installed in ($prefix)/bin"
+    if not $dry_run { print $"upctl ($version) installed in ($prefix)/bin" }  # a dry run only shows the steps
 }

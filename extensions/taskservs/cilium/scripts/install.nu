@@ -45,5 +45,5 @@ def main [
     run-step $dry_run [curl -fsSL -o $archive (cli-url $CLI_VERSION $arch)]
     run-step $dry_run [tar -xzf $archive -C /usr/local/bin cilium]
     run-step $dry_run (helm-args $chart $version $namespace ($work_dir | path join "values.yaml"))
-    print $"cilium ($version) installed in ($namespace)"
+    if not $dry_run { print $"cilium ($version) installed in ($namespace)" }  # a dry run only shows the steps
 }

@@ -68,5 +68,5 @@ def main [
     run-step $dry_run [install -m "0644" $"($work_dir)/containerd.service" /etc/systemd/system/containerd.service]
     run-step $dry_run [systemctl daemon-reload]
     run-step $dry_run [systemctl enable --now containerd]
-    print $"containerd ($version) with runc ($runc_version) installed"
+    if not $dry_run { print $"containerd ($version) with runc ($runc_version) installed" }  # a dry run only shows the steps
 }

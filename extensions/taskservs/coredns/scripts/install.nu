@@ -30,5 +30,5 @@ def main [
     for step in (apply-steps ($work_dir | path join "coredns.yaml") $namespace) {
         run-step $dry_run $step
     }
-    print $"coredns ($version) deployed in ($namespace)"
+    if not $dry_run { print $"coredns ($version) deployed in ($namespace)" }  # a dry run only shows the steps
 }

@@ -46,5 +46,5 @@ def main [
     run-step $dry_run [install -m "0644" $"($work_dir)/etcd.service" /etc/systemd/system/etcd.service]
     run-step $dry_run [systemctl daemon-reload]
     run-step $dry_run [systemctl enable --now etcd]
-    print $"etcd ($version) installed"
+    if not $dry_run { print $"etcd ($version) installed" }  # a dry run only shows the steps
 }

@@ -40,5 +40,5 @@ def main [
     run-step $dry_run [curl -fsSL -o $archive $rel.url]
     run-step $dry_run [tar -xzf $archive -C $work_dir]
     run-step $dry_run [install -m "0755" ($work_dir | path join $rel.folder "helm") ($prefix | path join "bin" "helm")]
-    print $"helm ($version) installed in ($prefix)/bin"
+    if not $dry_run { print $"helm ($version) installed in ($prefix)/bin" }  # a dry run only shows the steps
 }

@@ -56,5 +56,5 @@ def main [
     run-step $dry_run [install -m "0644" $"($work_dir)/kubelet-config.yaml" /var/lib/kubelet/config.yaml]
     run-step $dry_run [systemctl daemon-reload]
     run-step $dry_run [systemctl enable kubelet]
-    print $"kubeadm, kubelet and kubectl ($version) installed; run configure.nu to init or join"
+    if not $dry_run { print $"kubeadm, kubelet and kubectl ($version) installed; run configure.nu to init or join" }  # a dry run only shows the steps
 }

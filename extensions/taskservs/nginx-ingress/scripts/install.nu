@@ -31,5 +31,5 @@ def main [
     --dry-run                                                      # print the steps instead of running them
 ] {
     run-step $dry_run (helm-args $release $chart $chart_version $namespace ($work_dir | path join "values.yaml"))
-    print $"ingress-nginx chart ($chart_version) installed in ($namespace)"
+    if not $dry_run { print $"ingress-nginx chart ($chart_version) installed in ($namespace)" }  # a dry run only shows the steps
 }

@@ -41,5 +41,5 @@ def main [
         run-step $dry_run [$"/usr/pgsql-($major)/bin/postgresql-($major)-setup" initdb]
     }
     run-step $dry_run [systemctl enable --now postgresql]
-    print $"postgresql ($major) installed"
+    if not $dry_run { print $"postgresql ($major) installed" }  # a dry run only shows the steps
 }

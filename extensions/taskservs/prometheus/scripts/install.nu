@@ -46,5 +46,5 @@ def main [
     run-step $dry_run [install -m "0644" ($work_dir | path join "prometheus.service") /etc/systemd/system/prometheus.service]
     run-step $dry_run [systemctl daemon-reload]
     run-step $dry_run [systemctl enable --now prometheus]
-    print $"prometheus ($version) installed"
+    if not $dry_run { print $"prometheus ($version) installed" }  # a dry run only shows the steps
 }

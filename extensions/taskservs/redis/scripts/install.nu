@@ -38,5 +38,5 @@ def main [
     let verb = if $manager == "apk" { "add" } else { "install" }
     run-step $dry_run [$manager $verb -y $l.package]
     run-step $dry_run [systemctl enable --now $l.service]
-    print $"redis installed \(($l.package)\)"
+    if not $dry_run { print $"redis installed \(($l.package)\)" }  # a dry run only shows the steps
 }
