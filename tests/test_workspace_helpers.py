@@ -197,7 +197,7 @@ def seed_config(
         mods = {k: [f"oci://{registry}/{namespace}/{m}" for m in v] for k, v in mods.items()}
     doc: dict[str, Any] = {
         "dependencies": {
-            "core": {"source": "oci://127.0.0.1:1/provisioning-core:v3.5.0"},
+            "core": {"version": "3.5.0"},
             "extensions": {
                 "source_type": "oci",
                 "oci": {"registry": registry, "namespace": namespace, "tls_enabled": tls_enabled},

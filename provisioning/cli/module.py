@@ -1,7 +1,9 @@
-"""``provisioning module load TYPE WORKSPACE NAME --source local [--path DIR]``.
+"""``provisioning module load TYPE WORKSPACE NAME --source local|oci``.
 
-Points a workspace's config at a local extension folder (it overrides the registry, for
-development), then resolves and installs, so the lock records the module as ``source: local``.
+--source local points a workspace's config at a local extension folder (it overrides the
+registry, for development); --source oci adds the published extension (a full reference with
+--version V, else its name: the newest compatible version). Either way the workspace is then
+resolved and installed; if that fails the config is left as it was.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from .dep import print_outcome, warn
 def cmd_load(args: argparse.Namespace) -> int:
     from .. import workspace as ws
 
-    if args.source != "local":
-        raise UsageError(
-            "module load --source oci: add the reference to the config's modules and run `provisioning dep resolve`"
+    if args.source == "oci":
+        if args.path:
+            raise UsageError("--path is for --source local; --source oci takes --version V")
+        outcome = ws.load_oci_module(
+            Path(args.workspace), args.type, args.name, version=args.version, install_=not args.no_install
         )
+        warn(outcome.warnings)
+        locked = outcome.lock.extensions[args.name]
+        print(f"{args.name}: now loaded from {locked.reference} (source oci)")
+        print_outcome(outcome, args.output)
+        return 0
+    if args.version:
+        raise UsageError("--version is for --source oci; a local folder has the version its manifest says")
     outcome = ws.load_local_module(
         Path(args.workspace), args.type, args.name, path=args.path, install_=not args.no_install
     )
@@ -55,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="the extension folder (default: ./extensions/TYPEs/NAME, then $PROVISIONING_EXTENSIONS/TYPEs/NAME)",
     )
+    p.add_argument("--version", metavar="V", help="with --source oci: that version (default: the newest compatible)")
     p.add_argument("--no-install", action="store_true", help="update the config and lock only")
     p.add_argument("--output", "-o", choices=("table", "json"), default="table", help="table (default) or json")
     p.set_defaults(func=cmd_load)

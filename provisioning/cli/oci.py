@@ -676,8 +676,15 @@ def _host(text: str) -> tuple[str, bool | None]:
 def cmd_login(args: argparse.Namespace) -> int:
     from ..oci import credentials
 
+    if is_path_registry(args.host):
+        print(f"{args.host} is an embedded store on disk: no login needed (nothing stored)")
+        return 0
     host, tls = _host(args.host)
     username = args.username
+    if not username and not args.password_stdin and args.password is None:
+        if _asks_no_credentials(Context.from_args(args).storage(host, tls_enabled=tls)):
+            print(f"{host} asks for no credentials: no login needed (nothing stored)")
+            return 0
     if not username:
         if not sys.stdin.isatty():
             raise UsageError("login needs --username USER when not run on a terminal")
@@ -704,6 +711,17 @@ def cmd_login(args: argparse.Namespace) -> int:
     where = f" (stored in {path})" if isinstance(path, (str, os.PathLike)) else ""
     print(f"Login succeeded for {username} at {host}{where}")
     return 0
+
+
+def _asks_no_credentials(storage: Any) -> bool:
+    """Whether the registry asks for no credentials at all (a local registry as started)."""
+    asks = getattr(storage, "asks_for_credentials", None)
+    if asks is None:
+        return False
+    try:
+        return not asks()
+    except ProvisioningError:
+        return False
 
 
 @_translate
@@ -1047,6 +1065,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="overwrite a version published with other content")
     _with_output(p)
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("publish", parents=common, help="push an extension folder under its manifest's name and version")
+    p.add_argument("path", metavar="PATH", help="the extension folder (holds manifest.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite a version published with other content")
+    _with_output(p)
+    p.set_defaults(func=cmd_push, name=None, version=None)
 
     p = sub.add_parser("list", parents=common, help="artifacts in a namespace, with their versions")
     _with_output(p)

@@ -440,6 +440,11 @@ class RemoteStorage:
             status=resp.status_code,
         )
 
+    def asks_for_credentials(self) -> bool:
+        """Whether ``/v2/`` answers with an auth challenge (a local registry as started answers none)."""
+        self._ensure_ready()
+        return self.auth.challenge is not None
+
     def check_credentials(self, credentials: Credentials | None) -> None:
         """Use ``credentials`` from now on and prove the registry (or its token service) accepts them."""
         self.auth.set_credentials(credentials)

@@ -28,6 +28,7 @@ from .config import (
     load_yaml,
     set_module_entry,
 )
+from .core import check_core
 from .install import BlobCache, InstallReport, Stores, is_installed, tree_digest
 from .install import install as install_lock  # keeps `workspace.install` the module
 from .lock import Lock, read_lock
@@ -43,6 +44,7 @@ __all__ = [
     "dependency_tree",
     "load_config",
     "load_local_module",
+    "load_oci_module",
     "migrate_to_oci",
     "read_lock",
     "resolve_workspace",
@@ -150,7 +152,10 @@ def resolve_workspace(
         assert lock is not None
         new_lock = lock
     else:
+        core_warning = check_core(config, stores)  # the seed's step 2: the core exists and fits
         resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update))
+        if core_warning:
+            resolution.warnings.append(core_warning)
         new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
     try:
         report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
@@ -196,9 +201,11 @@ def validate_workspace(
     """``dep validate``: config, names, versions, core compatibility, cycles, types; writes nothing."""
     config = load_config(workspace, require_modules=False, **kw)
     lock = read_lock(config.lock_path)
-    resolution = resolve(
-        config, stores=stores or Stores(), cache=cache or BlobCache(), preferred=_preferred(lock, set())
-    )
+    stores = stores or Stores()
+    core_warning = check_core(config, stores)
+    resolution = resolve(config, stores=stores, cache=cache or BlobCache(), preferred=_preferred(lock, set()))
+    if core_warning:
+        resolution.warnings.append(core_warning)
     return {
         "workspace": str(config.root),
         "extensions": {n: c.version for n, c in resolution.candidates.items()},
@@ -335,14 +342,70 @@ def load_local_module(
         )
     if meta.get("type") != type_:
         raise ValidationError(f"{display_path(folder / 'manifest.yaml')} says type {meta.get('type')!r}, not {type_!r}")
+    entry = {"name": name, "source": "local", "path": os.path.relpath(folder, root)}
+    return _load_module(root, type_, name, entry, install_=install_, stores=stores, cache=cache)
+
+
+def _load_module(
+    root: Path,
+    type_: str,
+    name: str,
+    entry: Any,
+    *,
+    install_: bool,
+    stores: Stores | None,
+    cache: BlobCache | None,
+) -> ResolveOutcome:
+    """Write ``entry`` for ``name`` into the config and resolve; on any failure the config is restored."""
+    file = config_path(root)
     load_config(root, require_modules=False)  # refuse to edit a config that is already broken
     original = file.read_text(encoding="utf-8")
-    set_module_entry(file, type_, name, {"name": name, "source": "local", "path": os.path.relpath(folder, root)})
+    set_module_entry(file, type_, name, entry)
     try:
-        return resolve_workspace(root, install_=install_, stores=stores, cache=cache)
+        outcome = resolve_workspace(root, install_=install_, stores=stores, cache=cache)
     except ProvisioningError:
         file.write_text(original, encoding="utf-8")  # leave the workspace as it was
         raise
+    locked = outcome.lock.extensions.get(name)
+    if locked is not None and locked.type != type_:
+        file.write_text(original, encoding="utf-8")
+        raise ValidationError(f"{name} is a {locked.type}, not a {type_}; the config was not changed")
+    return outcome
+
+
+def load_oci_module(
+    workspace: Path,
+    type_: str,
+    name: str,
+    *,
+    version: str | None = None,
+    install_: bool = True,
+    stores: Stores | None = None,
+    cache: BlobCache | None = None,
+) -> ResolveOutcome:
+    """``module load TYPE WORKSPACE NAME --source oci [--version V]``: add the reference, then resolve.
+
+    With a version the entry is the seed's full reference (``oci://HOST/NS/NAME:V``; for an
+    embedded store ``NAME@=V``), without one the plain name (the newest compatible version).
+    """
+    type_ = PLURALS.get(type_, type_)
+    if type_ not in TYPES:
+        raise ValidationError(f"unknown extension type {type_!r}: expected one of {', '.join(TYPES)}")
+    root = Path(workspace).expanduser().resolve()
+    file = config_path(root)
+    if not file.is_file():
+        raise NotFound(f"{display_path(root)} is not a workspace: {display_path(file)} does not exist")
+    config = load_config(root, require_modules=False)
+    entry: str = name
+    if version:
+        from ..versions import is_valid_version
+
+        bare = version.lstrip("vV")
+        if not is_valid_version(bare):
+            raise ValidationError(f"--version {version!r} is not a semantic version (write MAJOR.MINOR.PATCH)")
+        settings = config.registry
+        entry = f"{name}@={bare}" if settings.is_path else settings.reference(name, tag_for_version(bare))
+    return _load_module(root, type_, name, entry, install_=install_, stores=stores, cache=cache)
 
 
 def migrate_to_oci(
