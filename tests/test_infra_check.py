@@ -83,6 +83,12 @@ def test_redis_plan_uses_the_infra_values(ws: Path, capsys: pytest.CaptureFixtur
     assert "sysctl -w vm.overcommit_memory=1" in out and "check only: nothing was changed on this host" in out
 
 
+def create(ws: Path, name: str, ext: Path, infra: str = "test-env", *, check: bool = True) -> int:
+    """``taskserv create NAME --infra INFRA [--check]`` for the extension folder ``ext``."""
+    argv = ["taskserv", "create", name, "--infra", infra, "-w", str(ws), "--path", str(ext)]
+    return main([*argv, "--check"] if check else argv)
+
+
 def write_infra(ws: Path, text: str) -> Path:
     path = ws / "infra" / "bad" / "settings.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +115,7 @@ def test_bad_values_name_file_line_and_field_and_write_nothing(
     write_infra(ws, "provider: local\ntaskservs:\n  redis:\n" + values)
     before = snapshot(ws)
     ext = PROJECT / "extensions" / "taskservs" / "redis"
-    assert main(["taskserv", "create", "redis", "--infra", "bad", "--check", "-w", str(ws), "--path", str(ext)]) == 1
+    assert create(ws, "redis", ext, "bad") == 1
     err = capsys.readouterr().err
     for part in expected:
         assert part in err, err
@@ -120,7 +126,7 @@ def test_bad_values_name_file_line_and_field_and_write_nothing(
 def test_infra_shape_errors_say_what_belongs_there(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_infra(ws, "provider: local\nservers: dev-01\ntaskservs:\n  redis: 6380\n")
     ext = PROJECT / "extensions" / "taskservs" / "redis"
-    assert main(["taskserv", "create", "redis", "--infra", "bad", "--check", "-w", str(ws), "--path", str(ext)]) == 1
+    assert create(ws, "redis", ext, "bad") == 1
     err = capsys.readouterr().err
     assert "infra/bad/settings.yaml:2: servers: expected a list of servers" in err and "got a string 'dev-01'" in err
     assert "infra/bad/settings.yaml:4: taskservs.redis: expected a mapping of values" in err
@@ -155,7 +161,7 @@ def test_without_check_only_a_local_provider_installs(ws: Path, capsys: pytest.C
     write_infra(ws, "provider: aws\nservers:\n  - {hostname: web-01}\n")
     before = snapshot(ws)
     ext = PROJECT / "extensions" / "taskservs" / "redis"
-    assert main(["taskserv", "create", "redis", "--infra", "bad", "-w", str(ws), "--path", str(ext)]) == 1
+    assert create(ws, "redis", ext, "bad", check=False) == 1
     err = capsys.readouterr().err
     assert "infra bad uses provider aws" in err and "only a `local` provider installs here" in err
     assert "--check" in err and snapshot(ws) == before
@@ -166,3 +172,31 @@ def test_workspace_found_below_the_current_folder(ws: Path, capsys: pytest.Captu
     shutil.copytree(PROJECT / "extensions" / "taskservs" / "redis", ws.parent / "extensions" / "taskservs" / "redis")
     plan = run_json(capsys, "taskserv", "create", "redis", "--infra", "test-env", "--check", "--source", "local")
     assert plan["workspace"] == str(ws) and plan["name"] == "redis"
+
+
+def test_without_check_a_local_provider_runs_the_install(
+    ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A harmless install.nu (it writes into its work dir) shows the real run: rendered files, then the script."""
+    ext = generate_extension("taskserv", "demo", tmp_path / "src")
+    (ext / "scripts" / "install.nu").write_text(
+        "def main [--port: int = 0, --work-dir: path = '.', --dry-run] {\n"
+        "    if $dry_run { print $'would run: touch ($work_dir)/installed' } else {\n"
+        "        $'port ($port)' | save ($work_dir | path join installed); print 'demo installed'\n"
+        "    }\n}\n"
+    )
+    plan = run_json(capsys, "taskserv", "create", "demo", "--infra", "test-env", "-w", str(ws), "--path", str(ext))
+    assert plan["check"] is False and plan["installed"] is True and plan["notes"] == ["demo installed"]
+    work = ws / "infra" / "test-env" / ".work" / "demo"
+    assert (work / "installed").read_text() == "port 8080" and (work / "config.yaml").is_file()
+    assert not (ws / "infra" / "test-env" / ".check").exists()
+
+
+def test_a_failing_dry_run_leaves_nothing_behind(ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ext = generate_extension("taskserv", "demo", tmp_path / "src")
+    (ext / "scripts" / "install.nu").write_text("def main [--dry-run] { error make {msg: 'no package manager'} }\n")
+    before = snapshot(ws)
+    assert create(ws, "demo", ext) == 1
+    err = capsys.readouterr().err
+    assert "scripts/install.nu --dry-run failed (exit 1)" in err and "no package manager" in err
+    assert snapshot(ws) == before and not (ws / "infra" / "test-env" / ".check").exists()

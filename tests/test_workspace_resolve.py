@@ -246,7 +246,7 @@ def test_min_provisioning_version_is_checked_against_the_core(tmp_path: Path, st
     assert not (w / "config" / "provisioning.lock").exists() and not (w / "extensions").exists()
     # a newer core in the config lets it through
     cfg = w / "config" / "provisioning.yaml"
-    cfg.write_text(cfg.read_text().replace("provisioning-core:v3.5.0", "provisioning-core:v4.1.0"))
+    cfg.write_text(cfg.read_text().replace("version: 3.5.0", "version: 4.1.0"))  # the core's version
     assert run("dep", "resolve", "--no-install", "-w", str(w)) == 0
 
 

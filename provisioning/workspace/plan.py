@@ -27,7 +27,7 @@ CHECK_DIR = ".check"
 WORK_DIR = ".work"
 NU_TIMEOUT = 300
 _STEP = "would run: "
-_FLAG = re.compile(r"^\s*--([a-z0-9][a-z0-9-]*)(?:\s*\(-\w\))?\s*(?::\s*([a-z]+))?", re.M)
+_FLAG = re.compile(r"(?:^|[\s,])--([a-z0-9][a-z0-9-]*)(?:\s*\(-\w\))?\s*(?::\s*([a-z]+))?")
 
 
 @dataclass
@@ -175,10 +175,15 @@ def _template_line(exc: BaseException, filename: str) -> int:
 def script_flags(script: Path) -> dict[str, str]:
     """{flag: type} of the script's ``def main [...]`` (type ``switch`` for flags without one)."""
     text = script.read_text(encoding="utf-8", errors="replace")
-    m = re.search(r"^def\s+(?:--\w+\s+)*main\s*\[(.*?)^\]", text, re.M | re.S)
+    m = re.search(r"^def\s+(?:--[\w-]+\s+)*main\s*\[", text, re.M)
     if not m:
         return {}
-    return {f.group(1): f.group(2) or "switch" for f in _FLAG.finditer(m.group(1))}
+    depth, end = 1, m.end()
+    while end < len(text) and depth:
+        depth += {"[": 1, "]": -1}.get(text[end], 0)
+        end += 1
+    signature = "\n".join(line.split("#", 1)[0] for line in text[m.end() : end - 1].splitlines())
+    return {f.group(1): f.group(2) or "switch" for f in _FLAG.finditer(signature)}
 
 
 def script_args(flags: dict[str, str], values: dict[str, Any], work_dir: Path) -> list[str]:
@@ -263,6 +268,7 @@ def create(
     values = context[type_]
     files = render_templates(ext_dir, context, infra)  # all in memory: a failure writes nothing
     final = infra.folder / (CHECK_DIR if check else WORK_DIR) / name
+    made_parent = not final.parent.exists()
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.with_name(f".{name}.new-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -302,6 +308,8 @@ def create(
         shutil.rmtree(final, ignore_errors=True)
         if old is not None:
             os.replace(old, final)
+        elif made_parent:
+            shutil.rmtree(final.parent, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
