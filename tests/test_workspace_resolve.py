@@ -355,6 +355,8 @@ def test_tree_validate_and_check_updates(ws: Path, capsys) -> None:
     assert run("dep", "check-updates") == 0
     out = capsys.readouterr().out
     assert "kubernetes" in out and "update available" in out
+    header = next(line for line in out.splitlines() if "extension" in line)
+    assert header.replace("│", " ").split() == ["extension", "type", "current", "wanted", "latest", "status"]
     assert run("dep", "tree", "kubernets") == 1
     assert "did you mean kubernetes" in capsys.readouterr().err
 

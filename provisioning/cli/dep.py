@@ -132,7 +132,7 @@ def cmd_check_updates(args: argparse.Namespace) -> int:
         return 0
     table(
         None,
-        ("extension", "type", "current", "wanted", "latest", ""),
+        ("extension", "type", "current", "wanted", "latest", "status"),
         (
             (
                 r["name"],

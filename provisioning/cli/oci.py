@@ -31,6 +31,7 @@ from ..archive import safe_extract
 from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UsageError
 from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor
 from ..oci.reference import (
+    CORE_REPOSITORY,
     InvalidReference,
     Reference,
     is_path_registry,
@@ -776,7 +777,10 @@ def parse_destination(text: str, src: Reference, settings: RegistrySettings) -> 
     """Where ``copy`` writes: a full reference, a bare registry host or store path (keeps the source's name)."""
 
     def keep(registry: str) -> Reference:
-        repo = src.repository if "/" in src.repository or not settings.namespace else f"{settings.namespace}/{src.name}"
+        if "/" in src.repository or not settings.namespace or src.name == CORE_REPOSITORY:
+            repo = src.repository  # the core keeps its top-level repository
+        else:
+            repo = f"{settings.namespace}/{src.name}"
         return Reference(registry, repo, src.tag, None if src.tag else src.digest)
 
     if is_path_registry(text):
@@ -985,23 +989,42 @@ def cmd_package(args: argparse.Namespace) -> int:
 
     words = list(args.words)
     if words and words[0] == "validate" and len(words) == 2:
-        ext = validate_extension(Path(words[1]))
         if args.output == "json":
-            print_json({"valid": True, "name": ext.name, "type": ext.type, "version": ext.version, "path": words[1]})
-        else:
-            print(f"valid: {ext.type} {ext.name} {ext.version} ({words[1]})")
+            return _validate_json(Path(words[1]))
+        ext = validate_extension(Path(words[1]))
+        print(f"valid: {ext.type} {ext.name} {ext.version} ({words[1]})")
         return 0
     if len(words) != 1:
         raise UsageError("usage: provisioning oci package PATH [--output DIR] | provisioning oci package validate PATH")
-    from ..package import build_artifact, write_artifact
+    from ..package import build_artifact, package_paths, write_artifact
 
     if args.output in ("json", "table"):
         raise UsageError("oci package --output takes a folder (the JSON form is for `oci package validate`)")
     ext = validate_extension(Path(words[0]))
     artifact = build_artifact(ext)
-    out = write_artifact(artifact, Path(args.output or "."))
-    print(f"Output: {out} ({artifact.manifest_desc.digest})")
+    out_dir = Path(args.output or ".")
+    write_artifact(artifact, out_dir)
+    for path in package_paths(out_dir, ext.name, ext.version):
+        print(f"wrote {path}")
+    print(f"manifest digest: {artifact.manifest_desc.digest}")
     return 0
+
+
+def _validate_json(path: Path) -> int:
+    """``oci package validate --output json``: JSON whether valid or not; exit 1 when not."""
+    from ..errors import ProvisioningError
+    from ..extension import discover, load_extension, validate_extensions
+
+    answer: dict[str, Any] = {"valid": False, "path": str(path)}
+    try:
+        ext = load_extension(path)
+        answer.update(name=ext.name, type=ext.type, version=ext.version)
+        problems = validate_extensions([ext], [p.name for p in discover(ext.path.parent.parent)])[ext.path]
+    except ProvisioningError as exc:
+        problems = [str(exc)]
+    answer["valid"], answer["problems"] = not problems, problems
+    print_json(answer)
+    return 0 if not problems else 1
 
 
 # ---------------------------------------------------------------------------------------------- parser

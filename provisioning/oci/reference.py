@@ -30,6 +30,9 @@ def is_path_registry(registry: str) -> bool:
     return registry.startswith(("/", "./", "../", "~", "oci-layout:")) or registry in (".", "..")
 
 
+CORE_REPOSITORY = "provisioning-core"  # the core artifact's repository, at the top level of every store
+
+
 def layout_path(registry: str) -> str:
     return registry[len("oci-layout:") :] if registry.startswith("oci-layout:") else registry
 
@@ -119,7 +122,8 @@ def parse_reference(
         reg, repo = parts[0], "/".join(parts[1:])
     else:
         reg = registry or DEFAULT_REGISTRY
-        repo = text if len(parts) > 1 else f"{namespace or DEFAULT_NAMESPACE}/{text}"
+        # the core lives at the registry's top level (provisioning-core:v3.5.0), never under the namespace
+        repo = text if len(parts) > 1 or text == CORE_REPOSITORY else f"{namespace or DEFAULT_NAMESPACE}/{text}"
     if not repo:
         raise InvalidReference(f"reference {original!r} names a registry but no repository")
     validate_repository(repo, f" in reference {original!r}")
