@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -245,6 +246,7 @@ def preflight(
     force: bool = False,
     run_tests: bool = True,
     sweep: Sweep | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[Path, Preflight]:
     """Look up every extension at the destination concurrently, then check the ones to publish in batches.
 
@@ -275,10 +277,14 @@ def preflight(
     todo = [ext for ext in exts if to_check(found[ext.path])]
     for path, problems in validate_extensions(todo, known).items():
         found[path].problems = problems
+    if progress is not None:
+        progress("validated")
     if run_tests:
         ready = [ext.path for ext in todo if not found[ext.path].problems]
         for path, problems in test_problems(ready).items():
             found[path].problems = problems
+    if progress is not None:
+        progress("tested")
     return found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from functools import cache
 from pathlib import Path
 
@@ -155,8 +156,13 @@ def _run_preflight(ctx: PipelineContext, known: list[str]) -> None:
         selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
         loaded = [e for e in (try_load(d) for d in selected) if e is not None]
         storage, namespace = _storage(ctx), ctx.settings.namespace
-        found = preflight(loaded, storage, namespace, known=known, force=ctx.force, sweep=sweep(ctx))
-        _write_json(ctx.results_dir / "validated.json", {"checked": len(found)})  # what follows is uploading
+        marks: dict[str, float] = {"started": time.time()}
+
+        def progress(step: str) -> None:  # when each stage ended (benchmarks split a run with it)
+            marks[step] = time.time()
+            _write_json(ctx.results_dir / "progress.json", marks)
+
+        found = preflight(loaded, storage, namespace, known=known, force=ctx.force, sweep=sweep(ctx), progress=progress)
         upload_ready(loaded, found, storage, namespace)
     except ProvisioningError as exc:
         print(f"preflight: {exc}\n(each extension is checked on its own)")
