@@ -46,7 +46,7 @@ def bundle_checks(target: ReadOnlyTarget, subject: Descriptor, keys: Sequence[Pu
     ]
     checks = []
     for item in found[:MAX_BUNDLES]:
-        check = SignatureCheck("sigstore-bundle", item.descriptor.digest, "")
+        check = SignatureCheck("sigstore-bundle", item.descriptor.digest, "", item.descriptor.size)
         try:
             layer, bundle = _read_bundle(target, item.descriptor)
             check.layer = layer.digest

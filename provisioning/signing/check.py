@@ -18,6 +18,7 @@ class SignatureCheck:
     kind: str  # "simple-signing" (the .sig tag) or "sigstore-bundle" (a cosign 3 referrer)
     manifest: str  # digest of the manifest holding the signature
     layer: str  # digest of the signed payload (or bundle) blob
+    manifest_size: int = 0
     key: str | None = None
     fingerprint: str | None = None
     signed_reference: str | None = None

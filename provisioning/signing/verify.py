@@ -133,7 +133,9 @@ def verify_artifact(
         return result
     if sig.descriptor is not None:
         for layer in sig.layers:
-            result.checks.append(check_layer(target, sig.descriptor.digest, layer, subject, keys))
+            check = check_layer(target, sig.descriptor.digest, layer, subject, keys)
+            check.manifest_size = sig.descriptor.size
+            result.checks.append(check)
     try:
         result.checks.extend(bundle_checks(target, subject, keys))
     except SigningError as e:

@@ -157,6 +157,19 @@ def resolve_workspace(
         if core_warning:
             resolution.warnings.append(core_warning)
         new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
+    trust_warnings: list[str] = []
+
+    def trusted(candidate: Lock) -> Lock:
+        """The signature policy, before anything is installed; --locked never rewrites the lock."""
+        if config.verify is None:
+            return candidate
+        from .trust import verify_lock
+
+        checked, warnings, _ = verify_lock(config, candidate, stores=stores, cache=cache, record=not locked)
+        trust_warnings[:] = warnings
+        return checked if checked.extensions != candidate.extensions else candidate
+
+    new_lock = trusted(new_lock)
     try:
         report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config) if install_ else None
     except (NotFound, DigestMismatch, ValidationError) as exc:
@@ -168,7 +181,7 @@ def resolve_workspace(
         catalogs.distrust(f"the catalog disagrees with the registry ({exc})")
         resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update), catalogs=catalogs)
         resolution.warnings.insert(0, f"the catalog is stale ({exc}); resolved again from tag lists")
-        new_lock = resolution.to_lock(config, pin_platform_images(config, stores))
+        new_lock = trusted(resolution.to_lock(config, pin_platform_images(config, stores)))
         report = install_lock(config.root, new_lock, stores=stores, cache=cache, config=config)
     written = new_lock.write(config.lock_path) if new_lock is not lock else False
     return ResolveOutcome(
@@ -178,7 +191,7 @@ def resolve_workspace(
         lock_written=written,
         resolution=resolution,
         report=report,
-        warnings=list(resolution.warnings) if resolution else [],
+        warnings=(list(resolution.warnings) if resolution else []) + trust_warnings,
     )
 
 

@@ -125,6 +125,15 @@ def _rel(path: Path, root: Path) -> str:
 
 
 @dataclass(frozen=True)
+class TrustPolicy:
+    """``dependencies.extensions.verify``: the keys an artifact must be signed by before it is installed."""
+
+    keys: tuple[Path, ...]
+    require: bool = True  # False: check what is signed, only warn about what is not
+    location: str = ""  # where the policy is written (messages point there)
+
+
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """A validated workspace configuration."""
 
@@ -140,6 +149,7 @@ class WorkspaceConfig:
     platform_images: dict[str, str] = field(default_factory=dict)
     platform_registry: RegistrySettings | None = None
     git_repo: str | None = None  # the extensions monorepo for source_type git/gitea
+    verify: TrustPolicy | None = None
 
     @property
     def lock_path(self) -> Path:
@@ -476,6 +486,7 @@ def interpret(
             ca_file=pl_oci.get("ca_file"),
         )
     return WorkspaceConfig(
+        verify=_trust_policy(ext, root, file, doc),
         root=root,
         path=file,
         data=doc,
@@ -489,6 +500,19 @@ def interpret(
         platform_registry=platform_registry,
         git_repo=git_repo,
     )
+
+
+def _trust_policy(ext: dict[str, Any], root: Path, file: Path, doc: Any) -> TrustPolicy | None:
+    """The signature policy; key paths are relative to the workspace (the schema checked the shape)."""
+    verify = ext.get("verify")
+    if not verify:
+        return None
+    at = ["dependencies", "extensions", "verify", "keys"]
+    keys = []
+    for text in verify["keys"]:
+        p = Path(text).expanduser()
+        keys.append(p if p.is_absolute() else root / p)
+    return TrustPolicy(tuple(keys), bool(verify.get("require", True)), f"{where(file, doc, at)}: {field_path(at)}")
 
 
 # --------------------------------------------------------------------------- editing

@@ -61,6 +61,7 @@ class LockedExtension:
     ref: str | None = None  # git: tag
     commit: str | None = None  # git: the tag's commit when locked
     subdir: str | None = None  # git: the extension's folder in the repository
+    signature: dict[str, Any] | None = None  # oci, under a verify policy: the signature that was verified
 
     def to_json(self, root: Path) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -90,6 +91,8 @@ class LockedExtension:
                     "mediaType": self.media_type,
                 }
             )
+            if self.signature:
+                d["signature"] = dict(sorted(self.signature.items()))
         return d
 
     def settings(self, config: WorkspaceConfig | None = None) -> RegistrySettings:
@@ -150,6 +153,23 @@ def _str(d: dict[str, Any], key: str, path: Path, where: str, *, optional: bool 
     if not isinstance(v, str) or not v:
         raise _fail(path, f"{where}.{key} must be a non-empty string")
     return v
+
+
+SIGNATURE_FIELDS = ("kind", "manifest", "manifest_size", "layer", "key")
+
+
+def _signature(raw: Any, path: Path, where: str) -> dict[str, Any] | None:
+    """A locked signature: which manifest (and layer in it) carried the signature that verified."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("kind") not in ("simple-signing", "sigstore-bundle"):
+        raise _fail(path, f"{where}.signature must be an object with kind simple-signing or sigstore-bundle")
+    for key in ("manifest", "layer"):
+        if not _DIGEST.match(str(raw.get(key, ""))):
+            raise _fail(path, f"{where}.signature.{key} is not a sha256 digest")
+    if not isinstance(raw.get("manifest_size"), int) or raw["manifest_size"] < 0:
+        raise _fail(path, f"{where}.signature.manifest_size must be a non-negative integer")
+    return {k: raw[k] for k in SIGNATURE_FIELDS if k in raw}
 
 
 def read_lock(path: Path) -> Lock | None:
@@ -233,6 +253,7 @@ def read_lock(path: Path) -> Lock | None:
                 tag=tag,
                 size=size,
                 media_type=_str(e, "mediaType", path, where) or MANIFEST,
+                signature=_signature(e.get("signature"), path, where),
             )
         elif source == "git":
             commit = _str(e, "commit", path, where) or ""

@@ -1,0 +1,178 @@
+"""The workspace signature policy against a real registry: resolve and install only what a trusted key signed
+(cosign's signatures included), the lock records each signature, and --locked checks them again offline."""
+
+# ruff: noqa: F811  (pytest fixtures imported from helpers)
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from test_signing import PASSWORD, keys  # noqa: F401
+from test_workspace_helpers import home, lock_json, make_workspace, publish_catalog, seed_config  # noqa: F401
+
+from provisioning.cli import main
+from provisioning.oci.open import open_storage
+from provisioning.signing.keys import load_private_key
+from provisioning.signing.manifest import read_signature_manifest
+from provisioning.signing.sign import sign_artifact
+from tools import require
+
+ORDER = ["aws", "containerd", "etcd", "upcloud", "kubernetes", "buildkit", "cilium"]
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"trust-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def artifacts(registry, namespace: str) -> dict[str, object]:
+    """The seed catalogue in the registry, unsigned: ``name:version`` -> manifest descriptor."""
+    return publish_catalog(open_storage(registry.host, tls_enabled=False), namespace=namespace)
+
+
+def sign_all(registry, namespace: str, artifacts, key_path: Path, *, skip: tuple[str, ...] = ()) -> None:
+    key = load_private_key(key_path, PASSWORD.encode())
+    storage = open_storage(registry.host, tls_enabled=False)
+    for ref, desc in artifacts.items():
+        name = ref.split(":")[0]
+        if name not in skip:
+            repo = f"{namespace}/{name}"
+            sign_artifact(storage.repository(repo), desc, key, f"{registry.host}/{repo}")
+
+
+def workspace(tmp_path: Path, registry, namespace: str, keys_: list[Path], require_: bool = True) -> Path:
+    text = seed_config(registry.host, namespace)
+    doc = yaml.safe_load(text)
+    doc["dependencies"]["extensions"]["verify"] = {"keys": [str(k) for k in keys_], "require": require_}
+    return make_workspace(tmp_path / "ws", yaml.safe_dump(doc, sort_keys=False))
+
+
+def resolve(ws: Path, *extra: str, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["dep", "resolve", "--workspace", str(ws), *extra])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_signed_workspace_installs_records_signatures_and_reinstalls_offline(
+    tmp_path, registry, namespace, artifacts, keys, home, capsys, monkeypatch
+) -> None:
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 0, out
+    lock = lock_json(ws)
+    storage = open_storage(registry.host, tls_enabled=False)
+    for name in ORDER:
+        entry = lock["extensions"][name]
+        sig = read_signature_manifest(storage.repository(f"{namespace}/{name}"), entry["digest"])
+        assert entry["signature"]["manifest"] == sig.descriptor.digest
+        assert entry["signature"]["layer"] == sig.layers[0].digest
+        assert entry["signature"]["kind"] == "simple-signing"
+    assert sorted(p.name for p in (ws / "extensions" / "taskservs").iterdir()) == [
+        "cilium",
+        "containerd",
+        "etcd",
+        "kubernetes",
+    ]
+
+    # --locked from a clean tree: every signature checked again from the cache, not one request sent
+    import shutil
+
+    shutil.rmtree(ws / "extensions")
+    sent: list[str] = []
+    real = requests.Session.send
+    monkeypatch.setattr(requests.Session, "send", lambda s, r, **kw: (sent.append(r.url), real(s, r, **kw))[1])
+    code, out = resolve(ws, "--locked", capsys=capsys)
+    assert code == 0, out
+    assert sent == []
+    assert (ws / "extensions" / "taskservs" / "kubernetes").is_dir()
+
+    # a cached signature tampered with: the offline check fails, the registry's copy is checked instead
+    cache = home / "oci-cache" / "blobs" / "sha256" / lock["extensions"]["etcd"]["signature"]["manifest"][7:]
+    cache.chmod(0o644)
+    cache.write_bytes(b"{}")
+    shutil.rmtree(ws / "extensions")
+    code, out = resolve(ws, "--locked", capsys=capsys)
+    assert code == 0, out
+    assert any(f"{namespace}/etcd/manifests/sha256-" in u for u in sent)
+
+
+@pytest.mark.parametrize("problem", ["unsigned", "other-key", "other-content"])
+def test_a_bad_signature_stops_the_install(
+    tmp_path, registry, namespace, artifacts, keys, home, capsys, problem: str
+) -> None:
+    sign_all(registry, namespace, artifacts, keys["alice"].key, skip=("cilium",))
+    storage = open_storage(registry.host, tls_enabled=False)
+    target = storage.repository(f"{namespace}/cilium")
+    cilium = max((d for r, d in artifacts.items() if r.startswith("cilium:")), key=lambda d: d.digest)
+    versions = sorted(r for r in artifacts if r.startswith("cilium:"))
+    if problem == "other-key":
+        for ref in versions:
+            sign_artifact(target, artifacts[ref], load_private_key(keys["mallory"].key, PASSWORD.encode()), "x/y")
+    elif problem == "other-content":
+        # a valid alice signature of etcd, put on every cilium version's .sig tag
+        etcd = next(d for r, d in artifacts.items() if r.startswith("etcd:"))
+        etcd_sig = read_signature_manifest(storage.repository(f"{namespace}/etcd"), etcd.digest)
+        for ref in versions:
+            forged = read_signature_manifest(target, artifacts[ref].digest)
+            forged.layers = etcd_sig.layers
+            manifest, data, config, config_bytes = forged.build()
+            target.push(
+                etcd_sig.layers[0], [b"".join(storage.repository(f"{namespace}/etcd").fetch(etcd_sig.layers[0]))]
+            )
+            target.push(config, [config_bytes])
+            target.push(manifest, [data])
+            target.tag(manifest, forged.tag)
+
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 1, out
+    expected = {"unsigned": "not signed", "other-key": "does not verify with", "other-content": "covers sha256:"}
+    assert expected[problem] in out and f"{namespace}/cilium" in out and "nothing was installed" in out
+    assert "Traceback" not in out
+    assert not (ws / "extensions").exists()
+    assert not (ws / "config" / "provisioning.lock").exists()
+
+
+def test_require_false_installs_with_a_warning(tmp_path, registry, namespace, artifacts, keys, home, capsys) -> None:
+    sign_all(registry, namespace, artifacts, keys["alice"].key, skip=("cilium",))
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub], require_=False)
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 0, out
+    assert "signature not verified (require: false)" in out and "cilium" in out
+    lock = lock_json(ws)
+    assert "signature" not in lock["extensions"]["cilium"] and "signature" in lock["extensions"]["etcd"]
+
+
+def test_a_missing_policy_key_names_the_config(tmp_path, registry, namespace, artifacts, home, capsys) -> None:
+    ws = workspace(tmp_path, registry, namespace, [tmp_path / "nowhere.pub"])
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 1 and "dependencies.extensions.verify.keys" in out and "no such key file" in out
+    assert not (ws / "extensions").exists()
+
+
+def test_what_cosign_signed_is_trusted(tmp_path, registry, namespace, artifacts, keys, home, capsys) -> None:
+    cosign = require("cosign")
+    env = {"COSIGN_PASSWORD": PASSWORD, "HOME": str(tmp_path), "PATH": __import__("os").environ["PATH"]}
+    for ref in artifacts:
+        name, version = ref.split(":")
+        image = f"{registry.host}/{namespace}/{name}:{version}"
+        proc = subprocess.run(
+            [cosign, "sign", "--key", str(keys["alice"].key), "--tlog-upload=false", "-y", image],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    code, out = resolve(ws, "--no-install", capsys=capsys)
+    assert code == 0, out
+    assert all(e["signature"]["kind"] == "simple-signing" for e in lock_json(ws)["extensions"].values())
