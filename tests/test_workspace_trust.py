@@ -111,7 +111,6 @@ def test_a_bad_signature_stops_the_install(
     sign_all(registry, namespace, artifacts, keys["alice"].key, skip=("cilium",))
     storage = open_storage(registry.host, tls_enabled=False)
     target = storage.repository(f"{namespace}/cilium")
-    cilium = max((d for r, d in artifacts.items() if r.startswith("cilium:")), key=lambda d: d.digest)
     versions = sorted(r for r in artifacts if r.startswith("cilium:"))
     if problem == "other-key":
         for ref in versions:
