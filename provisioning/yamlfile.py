@@ -11,10 +11,12 @@ import json
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
+
+if TYPE_CHECKING:
+    import jsonschema  # imported where used: a run that validates nothing should not pay for it
 
 from .errors import ValidationError
 
@@ -124,6 +126,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Any:
+    import jsonschema
+
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -183,9 +187,15 @@ def _pick(err: jsonschema.ValidationError) -> list[tuple[jsonschema.ValidationEr
     deeper = [e for e in err.context if e.relative_path]  # a form that fits the shape and fails inside
     if not deeper:
         fits = [e for e in err.context if e.validator != "type"] or list(err.context)
-        return _pick(max(fits, key=jsonschema.exceptions.relevance))
-    branch = max(deeper, key=jsonschema.exceptions.relevance).schema_path[0]
+        return _pick(max(fits, key=_relevance))
+    branch = max(deeper, key=_relevance).schema_path[0]
     return [p for e in deeper if e.schema_path[0] == branch for p in _pick(e)]
+
+
+def _relevance(err: jsonschema.ValidationError) -> Any:
+    from jsonschema.exceptions import relevance
+
+    return relevance(err)
 
 
 def _describe(err: jsonschema.ValidationError) -> str:

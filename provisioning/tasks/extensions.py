@@ -32,7 +32,7 @@ from ..publish import (
     upload_ready,
 )
 from ..settings import RegistrySettings
-from .context import PipelineContext, extension_dirs, extension_files, task_key, try_load, usage_exit
+from .context import PipelineContext, extension_dirs, extension_files, identity, task_key, try_load, usage_exit
 from .release import release_filter
 
 
@@ -90,14 +90,14 @@ def _package(ext_dir: Path, out_dir: Path) -> TaskFailed | None:
 def package_tasks(ctx: PipelineContext):
     for ext_dir in extension_dirs(ctx.extensions_dir):
         key = task_key(ext_dir)
-        ext = try_load(ext_dir)
+        named = identity(ext_dir)
         out_dir = ctx.packages_dir / key
         yield {
             "name": key,
             "actions": [(_package, [ext_dir, out_dir])],
             "file_dep": extension_files(ext_dir),
             "task_dep": [f"validate:{key}"],
-            "targets": [str(p) for p in package_paths(out_dir, ext.name, ext.version)] if ext else [],
+            "targets": [str(p) for p in package_paths(out_dir, *named)] if named else [],
             "uptodate": [config_changed({"epoch": os.environ.get("SOURCE_DATE_EPOCH", "")})],
             "clean": True,
         }
