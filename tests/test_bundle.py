@@ -204,3 +204,54 @@ def test_push_loads_an_empty_registry_and_a_rerun_finishes(ws: Path, tmp_path: P
         assert any(t.endswith(".sig") for t in k8s.tags())
         again = json.loads(run(capsys, "bundle", "push", str(out), site.host, "--output", "json")[1])
         assert again["copied"] == 0 and again["up_to_date"] == again["tags"]
+
+
+def _site_workspace(tmp_path: Path, ws: Path, name: str) -> Path:
+    """The same workspace on another machine: config and lock copied, nothing installed, an empty cache."""
+    other = tmp_path / name / "ws"
+    (other / "config").mkdir(parents=True)
+    for f in ("provisioning.yaml", "provisioning.lock"):
+        shutil.copy(ws / "config" / f, other / "config" / f)
+    return other
+
+
+def test_online_resolve_bundle_empty_registry_and_no_registry_install_with_the_same_lock(
+    ws: Path, tmp_path: Path, origin: str, namespace: str, fresh_registry, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry_server import RegistryServer
+
+    lock_bytes = (ws / "config" / "provisioning.lock").read_bytes()
+    installed = snapshot(ws / "extensions")
+    bundle = tmp_path / "bundle"
+    create(capsys, ws, bundle)
+    fresh_registry.stop()  # the origin is gone: from here on the site is air-gapped
+
+    # 1. no registry at all: the bundle folder as the registry; the online lock is reused as it is
+    site = _site_workspace(tmp_path, ws, "site1")
+    monkeypatch.setenv("PROVISIONING_HOME", str(tmp_path / "site1" / "home"))
+    code, _, err = run(capsys, "dep", "resolve", "--locked", "-w", str(site), "--registry", str(bundle))
+    assert code == 0, err
+    assert (site / "config" / "provisioning.lock").read_bytes() == lock_bytes
+    assert snapshot(site / "extensions") == installed
+
+    # 2. the site's own empty registry, loaded from the bundle, named as a mirror of the origin
+    with RegistryServer(tmp_path / "site-registry") as local:
+        assert run(capsys, "bundle", "push", str(bundle), local.host)[0] == 0
+        site = _site_workspace(tmp_path, ws, "site2")
+        config = site / "config" / "provisioning.yaml"
+        config.write_text(
+            config.read_text()
+            + f'\n  registry:\n    mirrors:\n      "{origin}": ["{local.host}"]\n    mirror_only: true\n'
+            if "\ndependencies:" not in config.read_text()
+            else config.read_text().replace(
+                "\ndependencies:\n",
+                f'\ndependencies:\n  registry:\n    mirrors:\n      "{origin}": ["{local.host}"]\n'
+                "    mirror_only: true\n",
+                1,
+            )
+        )
+        monkeypatch.setenv("PROVISIONING_HOME", str(tmp_path / "site2" / "home"))
+        code, _, err = run(capsys, "dep", "resolve", "-w", str(site))
+        assert code == 0, err
+        assert (site / "config" / "provisioning.lock").read_bytes() == lock_bytes
+        assert snapshot(site / "extensions") == installed

@@ -132,6 +132,7 @@ def resolve_workspace(
             )
     # a new workspace lists nothing yet: resolving it writes an empty lock (and says so), not an error
     config = load_config(workspace, registry=registry, namespace=namespace, require_modules=False)
+    stores.use_mirrors(config.mirrors, config.mirror_only)
     cache = cache or BlobCache()
     lock = read_lock(config.lock_path)
     fresh = lock_is_fresh(config, lock)

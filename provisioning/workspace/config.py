@@ -150,6 +150,8 @@ class WorkspaceConfig:
     platform_registry: RegistrySettings | None = None
     git_repo: str | None = None  # the extensions monorepo for source_type git/gitea
     verify: TrustPolicy | None = None
+    mirrors: dict[str, tuple[str, ...]] = field(default_factory=dict)  # origin -> mirrors (not in the lock inputs)
+    mirror_only: bool = False
 
     @property
     def lock_path(self) -> Path:
@@ -436,6 +438,12 @@ def interpret(
     ext = _get(doc, "dependencies", "extensions") or {}
     source_type = ext.get("source_type") or "oci"
     default = registry_settings(doc, root, registry=registry, namespace=namespace)
+    from .mirrors import read_mirrors, through_bundle
+
+    mirrors, mirror_only = read_mirrors(doc, root)
+    default, mirrors, mirror_only = through_bundle(
+        default, doc, root, namespace=namespace, mirrors=mirrors, mirror_only=mirror_only
+    )
     local = _get(ext, "local", "path")
     local_path = None
     if local:
@@ -499,6 +507,8 @@ def interpret(
         platform_images=images,
         platform_registry=platform_registry,
         git_repo=git_repo,
+        mirrors=mirrors,
+        mirror_only=mirror_only,
     )
 
 

@@ -73,13 +73,37 @@ class Stores:
         self._factory = factory or open_store
         self._open: dict[tuple[str, str], Storage] = {}
         self._mutex = threading.Lock()  # prefetch threads open stores too
+        self._mirrors: dict[str, tuple[str, ...]] = {}
+        self._mirror_only = False
+
+    def use_mirrors(self, mirrors: dict[str, tuple[str, ...]], mirror_only: bool = False) -> None:
+        """Fetch from these mirrors (origin -> mirrors, tried in order) before, or with ``mirror_only`` instead
+        of, the origin registry."""
+        self._mirrors, self._mirror_only = dict(mirrors), mirror_only
 
     def storage(self, settings: RegistrySettings) -> Storage:
         key = (settings.registry, settings.namespace)
         with self._mutex:
             if key not in self._open:
-                self._open[key] = self._factory(settings)
+                self._open[key] = self._mirrored(settings) or self._factory(settings)
             return self._open[key]
+
+    def _mirrored(self, settings: RegistrySettings) -> Storage | None:
+        mirrors = self._mirrors.get(settings.registry)
+        if not mirrors:
+            return None
+        from ..oci.mirror import MirrorStorage
+        from .config import RegistrySettings as Settings
+
+        def opener(where: str) -> Callable[[], Storage]:
+            return lambda: open_store(Settings(registry=where, namespace=settings.namespace))
+
+        return MirrorStorage(
+            settings.registry,
+            [(m, opener(m)) for m in mirrors],
+            lambda: self._factory(settings),
+            mirror_only=self._mirror_only,
+        )
 
     def target(self, settings: RegistrySettings, name: str) -> Target:
         return self.storage(settings).repository(f"{settings.namespace}/{name}")

@@ -800,6 +800,7 @@ def explain_impossible(provider: ExtensionProvider, causes: Sequence[Any]) -> Re
     paragraphs = []
     for name, infos in sorted(by_name.items()):
         kind, settings, path = provider.source_of(name)
+        looked_in = None
         lines = [f"- {i.requirement.requirer} requires {i.requirement.text}" for i in infos]
         lines = list(dict.fromkeys(lines))
         if kind == "local":
@@ -813,6 +814,9 @@ def explain_impossible(provider: ExtensionProvider, causes: Sequence[Any]) -> Re
             assert settings is not None
             available = provider.versions(name, settings)
             where = settings.reference(name)
+            looked_in = getattr(provider.stores.storage(settings), "looked_in", None)
+            if looked_in:
+                where += f" (looked in {looked_in})"
         if not available:
             try:
                 if kind == "git":
@@ -836,6 +840,8 @@ def explain_impossible(provider: ExtensionProvider, causes: Sequence[Any]) -> Re
         shown = ", ".join(available[:12][::-1]) + (" …" if len(available) > 12 else "")
         text = f"no version of {name} satisfies every requirement:\n" + "\n".join(lines)
         text += f"\navailable versions of {name}: {shown}"
+        if kind != "git" and looked_in:
+            text += f" (looked in {looked_in})"
         if too_new:
             needs = "; ".join(f"{c.version} needs provisioning >= {c.min_provisioning_version}" for c in too_new[:5])
             text += (
