@@ -37,11 +37,12 @@ def namespace() -> str:
 
 @pytest.fixture
 def origin(fresh_registry, namespace: str) -> str:
-    """A registry holding the seed catalogue, kubernetes signed (cosign's tag schema)."""
+    """A registry holding the seed catalogue, kubernetes and etcd signed (cosign's tag schema)."""
     storage = open_storage(fresh_registry.host, tls_enabled=False)
     publish_catalog(storage, namespace=namespace)
-    k8s = storage.repository(f"{namespace}/kubernetes")
-    push_signature(k8s, k8s.resolve("1.28.0"))
+    for name, version in (("kubernetes", "1.28.0"), ("etcd", "3.5.9")):  # their signatures share a config blob
+        repo = storage.repository(f"{namespace}/{name}")
+        push_signature(repo, repo.resolve(version))
     return fresh_registry.host
 
 
@@ -78,7 +79,7 @@ def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Pat
     for name in lock_json(ws)["order"]:
         assert (name, "extension") in kinds
     assert ("kubernetes", "signature") in kinds
-    sig = next(a for a in doc["artifacts"] if a["kind"] == "signature")
+    sig = next(a for a in doc["artifacts"] if a["kind"] == "signature" and "kubernetes" in a["repository"])
     assert sig["tag"].endswith(".sig") and sig["subject"] == lock_json(ws)["extensions"]["kubernetes"]["digest"]
     # the same lock gives the same bundle.json; a rerun reuses everything and copies nothing
     again = create(capsys, ws, out)

@@ -72,7 +72,8 @@ class _VerifiedLayout:
         return getattr(self._inner, name)
 
     def exists(self, desc: Descriptor) -> bool:
-        if self._report.known(desc.digest):
+        key = f"{self.name}@{desc.digest}"  # each repository is its own layout with its own blobs
+        if self._report.known(key):
             return True
         if not self._inner.exists(desc):
             return False
@@ -93,7 +94,7 @@ class _VerifiedLayout:
             return False
         except FileNotFoundError:
             return False
-        self._report.reuse(desc.digest)
+        self._report.reuse(key)
         return True
 
     def resolve(self, reference: str) -> Descriptor:

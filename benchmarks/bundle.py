@@ -1,0 +1,152 @@
+"""Bundle a 200-extension closure from a loopback registry and load it into an empty one: ours and the oras CLI.
+
+    PATH=DIR_WITH_ORAS:$PATH python benchmarks/bundle.py [--count 200] [--oras PATH]
+
+Publishes COUNT extensions (each with a realistic ~30 kB layer and one referrer, an SBOM-like
+manifest whose ``subject`` is the extension, found through the tag schema as distribution 2.8
+has no referrers API) to a fresh loopback docker-registry, then times, in one run:
+
+- ``provisioning bundle create OUT REF…`` (one process, every artifact and its referrer) against
+  ``oras backup --include-referrers`` of the same references, one per repository into the same
+  store shape (oras backs up one repository per call);
+- a resumed create: bundle.json and half of the repositories removed, the same command again;
+- ``provisioning bundle push OUT REGISTRY`` into an empty registry against ``oras restore`` of the
+  oras backups into another empty registry.
+
+Both sides are checked afterwards (every tag and referrer present) so neither wins by doing less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from oci_samples import push_referrer  # noqa: E402
+from registry_server import RegistryServer  # noqa: E402
+from test_workspace_helpers import build_artifact  # noqa: E402
+
+from provisioning.oci.open import open_storage  # noqa: E402
+
+NAMESPACE = "provisioning-extensions"
+
+
+def publish(host: str, count: int) -> list[str]:
+    rng = random.Random(7)
+    storage = open_storage(host)
+    refs = []
+    words = "cluster node control plane worker pod service ingress storage volume network policy".split()
+    for i in range(count):
+        name, version = f"ext{i:03d}", f"1.{i % 7}.{i % 5}"
+        meta = {"name": name, "version": version, "type": "taskserv", "dependencies": {}}
+        body = " ".join(rng.choice(words) for _ in range(6000)).encode()
+        files = {"manifest.yaml": json.dumps(meta).encode(), "kcl/main.k": body, "docs/README.md": body[:4000]}
+        mdesc, manifest, blobs = build_artifact(meta, files=files)
+        target = storage.repository(f"{NAMESPACE}/{name}")
+        for d, data in blobs:
+            target.push(d, [data])
+        target.push(mdesc, [manifest])
+        target.tag(mdesc, version)
+        push_referrer(target, mdesc, f"sbom of {name}".encode())
+        refs.append(f"{host}/{NAMESPACE}/{name}:{version}")
+    return refs
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def ours(*argv: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "provisioning", *argv], check=True, capture_output=True, env=env)
+
+
+def oras(binary: str, *argv: str) -> None:
+    subprocess.run([binary, *argv, "--no-tty"], check=True, capture_output=True)
+
+
+def check(host: str, refs: list[str]) -> None:
+    storage = open_storage(host)
+    for ref in refs:
+        repo, _, tag = ref.split("/", 1)[1].rpartition(":")
+        target = storage.repository(repo)
+        desc = target.resolve(tag)
+        if not target.referrers(desc):
+            raise SystemExit(f"{host}: {ref} lost its referrer")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--oras", default=shutil.which("oras"))
+    args = ap.parse_args()
+    if not args.oras:
+        raise SystemExit("the oras CLI is not on PATH (.ci/setup builds it); pass --oras PATH")
+    work = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    try:
+        with RegistryServer(work / "origin") as origin:
+            refs = publish(origin.host, args.count)
+            bundle, backup = work / "bundle", work / "oras"
+
+            def ours_create() -> None:
+                ours("bundle", "create", str(bundle), *refs, "--registry", origin.host)
+
+            def oras_backup() -> None:
+                for ref in refs:
+                    repo = ref.split("/", 1)[1].rpartition(":")[0]
+                    oras(args.oras, "backup", "--plain-http", "--include-referrers",
+                         "--distribution-spec", "v1.1-referrers-tag", "--output", str(backup / repo), ref)  # fmt: skip
+
+            t_oras = timed(oras_backup)
+            t_ours = timed(ours_create)
+            t_noop = timed(ours_create)
+            (bundle / "bundle.json").unlink()
+            for repo in sorted((bundle / NAMESPACE).iterdir())[: args.count // 2]:
+                shutil.rmtree(repo)
+            t_resume = timed(ours_create)
+            ours("bundle", "verify", str(bundle))
+
+        with RegistryServer(work / "site-ours") as a, RegistryServer(work / "site-oras") as b:
+            t_push = timed(lambda: ours("bundle", "push", str(bundle), a.host))
+
+            def oras_restore() -> None:
+                for ref in refs:
+                    repo, _, tag = ref.split("/", 1)[1].rpartition(":")
+                    oras(args.oras, "restore", "--plain-http", "--distribution-spec", "v1.1-referrers-tag",
+                         "--input", str(backup / repo), f"{b.host}/{repo}:{tag}")  # fmt: skip
+
+            t_restore = timed(oras_restore)
+            check(a.host, [r.replace(r.split("/")[0], a.host, 1) for r in refs])
+            check(b.host, [r.replace(r.split("/")[0], b.host, 1) for r in refs])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n = args.count
+    rows = [
+        (f"bundle create, {n} extensions + referrers", t_ours, t_oras, "oras backup --include-referrers"),
+        ("bundle create again, nothing to copy", t_noop, None, ""),
+        ("bundle create resumed after 50% removed", t_resume, None, f"{t_resume / t_ours:.0%} of a full create"),
+        (f"bundle push into an empty registry, {n}", t_push, t_restore, "oras restore"),
+    ]
+    print(f"{'':48} {'ours':>8} {'oras CLI':>9} {'ratio':>6}")
+    for label, a_s, b_s, note in rows:
+        other = f"{b_s:8.1f}s" if b_s is not None else " " * 9
+        ratio = f"{b_s / a_s:5.1f}x" if b_s is not None else " " * 6
+        print(f"{label:48} {a_s:7.1f}s {other} {ratio}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
