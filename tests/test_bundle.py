@@ -93,6 +93,23 @@ def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Pat
     assert "verified" in text
 
 
+@pytest.mark.skipif(shutil.which("oras") is None, reason="the oras CLI is not on PATH (.ci/setup builds it)")
+def test_the_oras_cli_reads_the_bundle_layouts(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    digest = lock_json(ws)["extensions"]["kubernetes"]["digest"]
+    layout = out / namespace / "kubernetes"
+    fetched = subprocess.run(
+        ["oras", "manifest", "fetch", "--oci-layout", f"{layout}:1.28.0", "--descriptor"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(fetched.stdout)["digest"] == digest
+    tags = subprocess.run(["oras", "repo", "tags", "--oci-layout", str(layout)], check=True, capture_output=True)
+    assert b"1.28.0" in tags.stdout and b".sig" in tags.stdout
+
+
 def test_tar_bundles_are_byte_identical_and_verify(ws: Path, tmp_path: Path, capsys) -> None:
     a, b = tmp_path / "a.tar", tmp_path / "b" / "bundle.tar"
     b.parent.mkdir()
@@ -256,3 +273,37 @@ def test_online_resolve_bundle_empty_registry_and_no_registry_install_with_the_s
         assert code == 0, err
         assert (site / "config" / "provisioning.lock").read_bytes() == lock_bytes
         assert snapshot(site / "extensions") == installed
+
+
+def test_the_registry_going_away_during_push_then_a_rerun_finishes(
+    ws: Path, tmp_path: Path, namespace: str, capsys
+) -> None:
+    from registry_server import RegistryServer
+
+    from provisioning.bundle.push import push_bundle
+
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    site = RegistryServer(tmp_path / "site").start()
+    port = site.port
+    try:
+        done: list[str] = []
+
+        def stop_after_two(rc) -> None:  # the site's registry dies after the second repository
+            done.append(rc.source)
+            if len(done) == 2:
+                site.stop()
+
+        result = push_bundle(out, open_storage(site.host), parallel=1, on_repository=stop_after_two)
+        assert len(result.failed) >= 1 and len(result.repositories) - len(result.failed) >= 2
+        assert "run the command again" in result.failed[0].error or "connect" in result.failed[0].error
+        site = RegistryServer(tmp_path / "site", port=port).start()  # back, with what it had stored
+        code, text, err = run(capsys, "bundle", "push", str(out), site.host, "--output", "json")
+        assert code == 0, err
+        again = json.loads(text)
+        assert again["failed"] == 0 and again["copied"] > 0 and again["up_to_date"] >= 2
+        dst = open_storage(site.host)
+        for name, e in lock_json(ws)["extensions"].items():
+            assert dst.repository(f"{namespace}/{name}").resolve(e["tag"]).digest == e["digest"]
+    finally:
+        site.stop()

@@ -41,6 +41,7 @@ def workspace_closure(
 ) -> tuple[dict[str, str], list[Wanted], dict[str, Any], list[str], WorkspaceConfig]:
     """(origin, what to copy, the lock document, notes, config) for the workspace's lock."""
     config = load_config(workspace)
+    stores.use_mirrors(config.mirrors, config.mirror_only)  # a site that pulls through mirrors bundles from them
     lock = read_lock(config.lock_path)
     if lock is None:
         raise BundleError(

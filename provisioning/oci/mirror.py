@@ -164,6 +164,20 @@ class MirrorTarget:
         sep = "@" if reference.startswith("sha256:") else ":"
         raise self._not_found(f"{sep}{reference}", problems)
 
+    def referrers(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
+        """Referrers of ``desc`` from every source that can list them (the union, by digest)."""
+        found: dict[str, Descriptor] = {}
+        for label, target in self._targets():
+            query = getattr(target, "referrers", None)
+            if query is None:
+                continue
+            try:
+                for d in query(desc, artifact_type):
+                    found.setdefault(d.digest, d)
+            except _TRIED as e:
+                log.debug("referrers of %s@%s from %s unavailable: %s", self.name, desc.digest, label, e)
+        return [found[d] for d in sorted(found)]
+
     def tags(self) -> list[str]:
         found: set[str] = set()
         errors: list[BaseException] = []
