@@ -24,8 +24,9 @@ from ..errors import DigestMismatch, NotFound, ProvisioningError
 from ..oci.attached import attached
 from ..oci.copy import CopyError, CopyResult, copy_graph
 from ..oci.descriptor import Descriptor, successors
-from ..oci.layout import LayoutStorage, _write_atomic
+from ..oci.layout import LayoutStorage
 from ..oci.store import Storage, Verifier
+from ..safefile import replace_file
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
 
@@ -205,7 +206,7 @@ def create_bundle(
     bundle = Bundle(origin=origin, artifacts=list(unique.values()), lock=lock, since=since_digest)
     report.artifacts = len(bundle.artifacts)
     try:
-        _write_atomic(root / BUNDLE_FILE, bundle.dumps())
+        replace_file(root / BUNDLE_FILE, bundle.dumps())
         if tar:
             write_tar(root, out)
             shutil.rmtree(root)
