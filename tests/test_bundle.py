@@ -309,3 +309,44 @@ def test_the_registry_going_away_during_push_then_a_rerun_finishes(
             assert dst.repository(f"{namespace}/{name}").resolve(e["tag"]).digest == e["digest"]
     finally:
         site.stop()
+
+
+def test_verify_with_a_key_checks_every_extension_signature(
+    ws: Path, tmp_path: Path, origin: str, namespace: str, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioning.oci.layout import LayoutStorage
+    from provisioning.signing.keys import load_private_key, write_key_pair
+    from provisioning.signing.sign import sign_artifact
+
+    password = b"bundle-test-password"
+    priv, pub = write_key_pair(tmp_path / "cosign", password)
+    key = load_private_key(priv, password)
+    storage = open_storage(origin)
+
+    def sign(name: str) -> None:
+        target = storage.repository(f"{namespace}/{name}")
+        digest = lock_json(ws)["extensions"][name]["digest"]
+        sign_artifact(target, target.resolve(digest), key, f"{origin}/{namespace}/{name}")
+
+    for name in lock_json(ws)["extensions"]:
+        if name != "cilium":
+            sign(name)
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    # cilium is not signed: the check names it and says so
+    code, _, err = run(capsys, "bundle", "verify", str(out), "--key", str(pub))
+    assert code == 1 and "cilium" in err and "not signed" in err
+    sign("cilium")
+    create(capsys, ws, out)
+    code, text, err = run(capsys, "bundle", "verify", str(out), "--key", str(pub), "--output", "json")
+    assert code == 0, err
+    assert len(json.loads(text)["signatures"]) == len(lock_json(ws)["extensions"])
+    # an unknown key: exit 1 naming the signature check
+    _, other = write_key_pair(tmp_path / "other", password)
+    code, _, err = run(capsys, "bundle", "verify", str(out), "--key", str(other))
+    assert code == 1 and "signature" in err
+    # a signature lost on the way: bundle.json still lists it
+    cilium = LayoutStorage(out).repository(f"{namespace}/cilium")
+    cilium.untag(next(t for t in cilium.tags() if t.endswith(".sig")))
+    code, _, err = run(capsys, "bundle", "verify", str(out), "--key", str(pub))
+    assert code == 1 and "cilium" in err and ".sig" in err

@@ -114,21 +114,18 @@ def _check(target: LayoutTarget, desc: Descriptor, repo: str, report: VerifyRepo
 
 def _signatures(store: LayoutStorage, bundle: Bundle, keys: list[Path]) -> list[dict[str, Any]]:
     """Every extension and core artifact must carry a signature one of ``keys`` verifies."""
-    try:
-        from ..signing.keys import load_public_key
-        from ..signing.verify import verify_artifact
-    except ImportError:
-        raise BundleError("this build of provisioning cannot check signatures (no signing module)") from None
+    from ..signing.keys import load_public_key
+    from ..signing.verify import verify_artifact
+
     public = [load_public_key(k) for k in keys]
     out = []
     for a in bundle.artifacts:
         if a.kind not in ("extension", "core"):
             continue
         target = store.repository(a.repository)
-        result = verify_artifact(target, Descriptor(a.media_type, a.digest, a.size), public)
+        ref = f"{a.repository}:{a.tag}" if a.tag else f"{a.repository}@{a.digest}"
+        result = verify_artifact(target, Descriptor(a.media_type, a.digest, a.size), public, reference=ref)
         if not result.ok:
-            why = result.problem or "; ".join(c.reason or "" for c in result.checks) or "no valid signature"
-            raise BundleError(f"{store.root}: signature of {a.repository}:{a.tag} ({a.digest}) does not verify: {why}")
-        good = next(c for c in result.checks if c.ok)
-        out.append({"repository": a.repository, "tag": a.tag, "digest": a.digest, "key": good.key})
+            raise BundleError(f"{store.root}: the signature check failed: {result.reason()}")
+        out.append({"repository": a.repository, "tag": a.tag, "digest": a.digest, "key": result.verified[0].key})
     return out
