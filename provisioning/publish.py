@@ -41,6 +41,7 @@ class PublishResult:
     seconds: float = 0.0
     repository: str = ""
     tag: str = ""
+    signature: dict[str, str] | None = None  # with a signing key: status (signed, already-signed), tag, manifest
 
     @property
     def ok(self) -> bool:

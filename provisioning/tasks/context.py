@@ -33,6 +33,7 @@ VARIABLES = {
     "build": "the build folder (default ./build)",
     "force": "true: re-publish versions whose content changed, and check every extension again",
     "tag": "a release tag: TYPE/NAME/vVERSION (one extension) or vVERSION (the core)",
+    "sign": "a cosign private key (PREFIX.key): sign what is published (also `signing: {key: …}` in the config)",
 }
 
 
@@ -65,6 +66,7 @@ class PipelineContext:
     force: bool
     release_tag: str | None
     run: str = field(default_factory=run_id)
+    signing_key: Path | None = None  # sign every published artifact with this cosign key
 
     @property
     def packages_dir(self) -> Path:
@@ -98,7 +100,21 @@ def pipeline_context(root: Path | None = None) -> PipelineContext:
     settings = registry_settings(registry=registry, namespace=_setting("namespace"), workspace=workspace)
     force = (_setting("force", "PROVISIONING_FORCE") or "").lower() in TRUE
     tag = _setting("tag", "PROVISIONING_RELEASE_TAG")
-    return PipelineContext(root, extensions, build, settings, force, tag)
+    return PipelineContext(root, extensions, build, settings, force, tag, signing_key=_signing_key(root, workspace))
+
+
+def _signing_key(root: Path, workspace: Path | None) -> Path | None:
+    """``sign=KEY``, ``PROVISIONING_SIGNING_KEY``, or ``signing.key`` of the config (relative to the project)."""
+    text = _setting("sign", "PROVISIONING_SIGNING_KEY")
+    if text is None and workspace is not None:
+        from ..settings import load_document
+
+        signing = load_document(workspace).get("signing")
+        text = signing.get("key") if isinstance(signing, dict) else None
+    if not text:
+        return None
+    path = Path(str(text)).expanduser()
+    return path if path.is_absolute() else root / path
 
 
 @cache

@@ -163,6 +163,9 @@ def _run_preflight(ctx: PipelineContext, known: list[str]) -> None:
             _write_json(ctx.results_dir / "progress.json", marks)
 
         found = preflight(loaded, storage, namespace, known=known, force=ctx.force, sweep=sweep(ctx), progress=progress)
+        from .signing import signing_key
+
+        signing_key(ctx)  # nothing is uploaded when the run must sign and cannot
         upload_ready(loaded, found, storage, namespace)
     except ProvisioningError as exc:
         print(f"preflight: {exc}\n(each extension is checked on its own)")
@@ -211,8 +214,11 @@ def _load_preflight(path: str, mtime_ns: int) -> dict:
 
 
 def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFailed | dict:
+    from .signing import sign_result, signing_key
+
     s = ctx.settings
     try:
+        signing_key(ctx)  # a key that cannot be used stops the run before anything is published unsigned
         result = publish_extension(
             try_load(ext_dir) or ext_dir,
             _storage(ctx),
@@ -224,6 +230,7 @@ def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFaile
         )
     except ProvisioningError as exc:
         result = PublishResult(task_key(ext_dir), ext_dir.name, "", "", FAILED, message=str(exc))
+    sign_result(ctx, _storage(ctx), result)
     record_result(ctx, result)
     line = f"{result.status:>9}  {result.reference}  {result.digest or ''}".rstrip()
     print(line)
@@ -279,6 +286,11 @@ class DestinationCheck(UptodateCalculator):
         if answer is None or answer[0] != remembered["digest"]:
             return False  # gone, moved, or the destination could not say: the subtask runs and finds out
         data = dict(remembered.get("result") or {})
+        if self.ctx.signing_key is not None:
+            signature = data.get("signature")
+            if not signature or signature.get("key") != str(self.ctx.signing_key):
+                return False  # not signed by this run's key yet: the subtask signs it
+            data["signature"] = {**signature, "status": "signed-earlier"}  # not re-checked by this run
         data.update(status=UNCHANGED, digest=answer[0], message="", seconds=0.0)
         try:
             UNCHANGED_BY_TASK[task.name] = PublishResult(**data)
@@ -299,7 +311,9 @@ def run_results_dir(ctx: PipelineContext) -> Path:
 def publish_tasks(ctx: PipelineContext):
     known = _known(ctx)
     s = ctx.settings
-    destination = {"registry": s.registry, "namespace": s.namespace}
+    from .signing import key_identity
+
+    destination = {"registry": s.registry, "namespace": s.namespace, "signing": key_identity(ctx)}
     try:
         selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
     except ProvisioningError as exc:
@@ -330,14 +344,17 @@ def _publish_core(ctx: PipelineContext) -> TaskFailed | None:
     from ..package import build_core_artifact
     from ..publish import publish
     from .release import parse_release_tag
+    from .signing import sign_result, signing_key
 
     _, _, version = parse_release_tag(ctx.release_tag or "")
     try:
+        signing_key(ctx)
         artifact = build_core_artifact(ctx.root, version)
         result = publish(artifact, _storage(ctx), "", force=ctx.force, tag=f"v{version}")
     except ProvisioningError as exc:
         result = PublishResult("core", "provisioning-core", version, f"provisioning-core:v{version}", FAILED)
         result.message = str(exc)
+    sign_result(ctx, _storage(ctx), result)
     record_result(ctx, result)
     print(f"{result.status:>9}  {result.reference}  {result.digest or ''}".rstrip())
     return None if result.ok else TaskFailed(result.message)

@@ -52,9 +52,21 @@ def read_results(run_dir: Path) -> list[dict[str, Any]]:
     return results
 
 
+SIGNATURE_ORDER = ("signed", "already-signed", "signed-earlier")
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     counts = Counter(r["status"] for r in results)
-    return {"counts": {k: counts.get(k, 0) for k in ORDER}, "extensions": sorted(results, key=lambda r: r["key"])}
+    report = {"counts": {k: counts.get(k, 0) for k in ORDER}, "extensions": sorted(results, key=lambda r: r["key"])}
+    signatures = [r["signature"] for r in results if r.get("signature")]
+    if signatures:
+        signed = Counter(s["status"] for s in signatures)
+        report["signing"] = {
+            "key": signatures[0].get("key"),
+            "fingerprint": signatures[0].get("fingerprint"),
+            "counts": {k: signed.get(k, 0) for k in SIGNATURE_ORDER},
+        }
+    return report
 
 
 def run_section(ctx: PipelineContext, started: str) -> dict[str, Any]:
@@ -86,6 +98,12 @@ def summary_lines(report: dict[str, Any], path: Path) -> list[str]:
         f"{c['refused']} refused, {c['failed']} failed (report: {path})"
     ]
     lines += [f"  {r['status']}: {r['key']}: {r['message']}" for r in report["extensions"] if r["status"] in ORDER[2:]]
+    if "signing" in report:
+        s = report["signing"]["counts"]
+        lines.append(
+            f"signatures: {s['signed']} signed now, {s['already-signed']} already signed, "
+            f"{s['signed-earlier']} signed in an earlier run (key {report['signing']['key']})"
+        )
     return lines
 
 
