@@ -7,6 +7,13 @@ and how to fix it, in one short paragraph.
 
 from __future__ import annotations
 
+import errno
+
+# What the machine, not the program, got wrong: a full disk, a read-only or unwritable folder, a quota.
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EMFILE}
+)
+
 
 class ProvisioningError(Exception):
     """An expected failure the user must act on (exit code 1)."""
@@ -40,6 +47,16 @@ class RefusedOverwrite(ProvisioningError):
     """A published version already exists with different content."""
 
 
+class TagConflict(RefusedOverwrite):
+    """Two pushes of one version with different content met: ``winner`` is the digest the tag holds now."""
+
+    def __init__(self, message: str, *, reference: str, ours: str, winner: str) -> None:
+        super().__init__(message)
+        self.reference = reference
+        self.ours = ours
+        self.winner = winner
+
+
 class RegistryError(ProvisioningError):
     """A registry answered with an error; carries method, URL, status and codes."""
 
@@ -63,3 +80,14 @@ class ResolutionError(ProvisioningError):
 
 class UnsafeArchive(ProvisioningError):
     """An archive member would escape the target folder or is not a plain file/dir."""
+
+
+def environment_failure(exc: OSError) -> ProvisioningError | None:
+    """A full disk or an unwritable folder as an expected failure (exit 1); None for anything else (a bug)."""
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    where = f" ({exc.filename})" if exc.filename else ""
+    return ProvisioningError(
+        f"{exc.strerror or exc}{where}: nothing was left half-written; free space or fix the permissions and run "
+        "the command again"
+    )

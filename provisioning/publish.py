@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AuthError, NotFound, ProvisioningError, RegistryError
+from .errors import AuthError, NotFound, ProvisioningError, RegistryError, TagConflict
 from .extension import Extension, discover, display, invalid, load_extension, validate_extensions
 from .oci.memory import MemoryStorage
 from .oci.reference import tag_for_version
@@ -135,18 +135,37 @@ def refused_message(name: str, version: str, reference: str) -> str:
     )
 
 
-def push_artifact(artifact: Artifact, target: Target, tag: str | None = None) -> None:
+def push_artifact(artifact: Artifact, target: Target, tag: str | None = None, *, immutable: bool = True) -> None:
     """Copy the artifact's graph into ``target``, tagged with its version.
 
     Callers have just looked up the tag, so the copy starts at the blobs, and uploads them without
-    asking first: a new version's config and layer are new.
+    asking first: a new version's config and layer are new. ``immutable`` (unless forced): a push of
+    the same version that landed in the meantime with other content wins, and ``TagConflict`` says so.
     """
     from .oci.copy import copy_graph
 
     source = MemoryStorage().repository(target.name)
     for desc, data in artifact.parts():
         source.push(desc, [data])
-    copy_graph(source, target, artifact.manifest_desc, tag=tag or artifact.tag, root_missing=True, check_blobs=False)
+    copy_graph(
+        source,
+        target,
+        artifact.manifest_desc,
+        tag=tag or artifact.tag,
+        root_missing=True,
+        check_blobs=False,
+        immutable=immutable,
+    )
+
+
+def _push(result: PublishResult, artifact: Artifact, target: Target, tag: str | None, force: bool) -> None:
+    """Push and settle ``result``: published, or refused when a concurrent push of the version won."""
+    try:
+        push_artifact(artifact, target, tag, immutable=not force)
+    except TagConflict as exc:
+        result.status, result.digest, result.message = REFUSED, exc.winner, str(exc)
+    else:
+        result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
 
 
 def publish(
@@ -165,8 +184,7 @@ def publish(
     existing = _published_source(target, tag)
     same = existing is not None and existing[0] == artifact.manifest_desc.digest
     if not _settled(result, existing, artifact.source_digest, force, same=same):
-        push_artifact(artifact, target, tag)
-        result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
+        _push(result, artifact, target, tag, force)
     result.seconds = time.monotonic() - started
     return result
 
@@ -363,9 +381,7 @@ def publish_extension(
                     problems = test_problems([ext.path])[ext.path]
             if problems:
                 raise invalid(ext.path, problems)
-            artifact = build_artifact(ext)
-            push_artifact(artifact, target)
-            result.status, result.digest = PUBLISHED, artifact.manifest_desc.digest
+            _push(result, build_artifact(ext), target, None, force)
     except ProvisioningError as exc:
         result.status, result.message = FAILED, f"{display(ext.path)}: {exc}"
     result.seconds = time.monotonic() - started

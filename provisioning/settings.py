@@ -22,6 +22,7 @@ import yaml
 from .errors import ValidationError
 from .oci.endpoint import Endpoint, parse_endpoint, strip_scheme
 from .oci.reference import DEFAULT_NAMESPACE, DEFAULT_REGISTRY, is_path_registry, layout_path
+from .yamlfile import safe_load
 
 if TYPE_CHECKING:
     from .oci.store import Storage
@@ -138,11 +139,11 @@ def load_document(workspace: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ValidationError(f"{path} is not valid YAML{where}: fix the file or pass --registry/--namespace") from exc
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else f" ({exc})"
+        raise ValidationError(f"{path} is not valid YAML{where}: fix the file or pass --registry/--namespace") from None
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}") from exc
     if data is None:

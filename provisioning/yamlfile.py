@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import jsonschema  # imported where used: a run that validates nothing should not pay for it
 
 from .errors import ValidationError
+from .safefile import UnsafeFile, read_bounded
 
+MAX_YAML_BYTES = 16 << 20  # a manifest or workspace config; more is not one
 SCHEMA_DIRS = (Path(__file__).resolve().parent.parent / "schemas", Path(__file__).resolve().parent / "schemas")
 
 
@@ -42,8 +44,65 @@ class LineList(list):
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MAX_EXPANDED_NODES = 100_000  # what a document may stand for once aliases are expanded (configs have hundreds)
+MAX_DEPTH = 256
+
+
+class YAMLBomb(yaml.YAMLError):
+    """A document whose aliases expand beyond the budget, or that nests deeper than any config does."""
+
+
+def check_expansion(root: yaml.Node, budget: int = MAX_EXPANDED_NODES, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse a composed document that stands for more than ``budget`` nodes with aliases expanded.
+
+    Aliases make the node graph a DAG; its expanded size is counted bottom-up with each node's size
+    remembered, so a "billion laughs" costs as many steps as it has distinct nodes, not what it expands to.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if depth > max_depth:
+            raise YAMLBomb(f"the document nests deeper than {max_depth} levels")
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            sizes[id(node)] = 1
+            continue
+        if not done:
+            stack.append((node, depth, True))
+            stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+            continue
+        total = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if total > budget:
+            raise YAMLBomb(f"its aliases expand to more than {budget} values (an alias bomb?)")
+        sizes[id(node)] = total
+
+
 class LineLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """A safe loader whose mappings and sequences record their node marks."""
+    """A safe loader whose mappings and sequences record their node marks, refusing alias bombs."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node)
+        return self.construct_document(node)
+
+
+class BoundedSafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """``yaml.safe_load`` with the same alias and depth budget (plain data, no line information)."""
+
+    get_single_data = LineLoader.get_single_data
+
+
+def safe_load(text: str | bytes) -> Any:
+    """Parse untrusted YAML (an artifact's manifest.yaml, a config): ``yaml.safe_load`` within a budget."""
+    return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _construct_map(loader: LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
@@ -74,13 +133,19 @@ def load_yaml(path: Path, *, display: str | None = None, text: str | None = None
     shown = display or str(path)
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_bounded(path, MAX_YAML_BYTES, shown).decode("utf-8")
+        except UnsafeFile as exc:
+            raise ValidationError(str(exc)) from None
         except FileNotFoundError:
             raise ValidationError(f"{shown}: file not found") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ValidationError(f"{shown}: cannot read: {exc}") from None
     try:
         return yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except YAMLBomb as exc:
+        raise ValidationError(f"{shown}: refused: {exc}; write the values out instead") from None
+    except RecursionError:
+        raise ValidationError(f"{shown}: refused: the document nests too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = f":{mark.line + 1}" if mark else ""

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import ProvisioningError
+from ..errors import ProvisioningError, environment_failure
 
 # Modules that contribute subcommands, in help order.
 COMMAND_MODULES = (
@@ -141,8 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProvisioningError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        from .output import terminal_text
+
+        print(f"error: {terminal_text(str(exc))}", file=sys.stderr)  # messages quote registries and files
         return exc.exit_code
+    except OSError as exc:
+        failure = environment_failure(exc)
+        if failure is None or args.debug:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

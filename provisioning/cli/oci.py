@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from ..archive import safe_extract
 from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UsageError
-from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor
+from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor, InvalidContent, parse_manifest
 from ..oci.reference import (
     CORE_REPOSITORY,
     InvalidReference,
@@ -285,9 +285,9 @@ def resolve_manifest(ctx: Context, ref: Reference) -> tuple[Any, Descriptor, dic
             f"`provisioning oci tags {ref.name}` lists the published versions"
         ) from exc
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise RegistryError(f"{ref}: the registry returned a manifest that is not JSON") from exc
+        doc = parse_manifest(raw)
+    except InvalidContent as exc:
+        raise RegistryError(f"{ref}: the registry returned a malformed manifest: {exc}") from None
     return target, desc, doc
 
 
@@ -398,7 +398,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def _content_layer(ref: Reference, doc: dict[str, Any]) -> Descriptor:
     if doc.get("mediaType") == INDEX or "manifests" in doc:
         raise ProvisioningError(f"{ref} is an index of several manifests, not an extension artifact")
-    layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
+    try:
+        layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
+    except InvalidContent as exc:
+        raise RegistryError(f"{ref}: the manifest is malformed: {exc}") from None
     ours = [d for d in layers if d.media_type == LAYER_TYPE]
     tars = ours or [d for d in layers if d.media_type.endswith(("tar+gzip", ".tar.gzip", "tar.gz"))]
     if len(tars) != 1:

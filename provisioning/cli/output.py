@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str, *, keep_newlines: bool = True) -> str:
+    """Text from a registry, an artifact or a file, made safe for a terminal: every control character (escape
+    sequences that recolour, retitle or rewrite the screen) is shown as its escape, never sent as it is."""
+    if not keep_newlines:
+        text = text.replace("\n", " ").replace("\t", " ")
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def console() -> Any:
@@ -23,8 +35,9 @@ def print_json(data: Any) -> None:
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(*columns, title=title, box=box.SQUARE, header_style="bold", title_justify="left")
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+    for row in rows:  # Text, not markup: a description's "[link=…]" is shown, not interpreted
+        t.add_row(*(Text("" if v is None else terminal_text(str(v), keep_newlines=False)) for v in row))
     console().print(t)

@@ -25,6 +25,7 @@ import requests
 from requests.auth import AuthBase
 
 from .credentials import Credentials
+from .transport import MAX_ERROR_BODY, MAX_TOKEN_BODY, BodyTooLarge, may_receive_credentials, read_body
 
 CATALOG_SCOPE = "registry:catalog:*"
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, what the spec says to assume when expires_in is absent
@@ -82,6 +83,8 @@ class TokenTransport(Protocol):
     """What auth needs from the registry client: one request with retries and translated errors."""
 
     registry_host: str
+    base_url: str
+    _verify_elsewhere: bool | str
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response: ...
 
@@ -238,6 +241,17 @@ class RegistryAuth:
                 f"{self._transport.registry_host} asked for a bearer token but named no token service (realm)"
             )
         creds = self.credentials
+        if creds is not None and not creds.is_empty:
+            why_not = may_receive_credentials(ch.realm, self._transport.base_url, self._transport._verify_elsewhere)
+            if why_not:
+                from ..errors import AuthError
+
+                raise AuthError(
+                    f"{self._transport.registry_host} sent us to {why_not}: its credentials ({creds.describe()}) "
+                    "are not sent there. Credentials go to another host only over verified TLS; if the token "
+                    "service is genuine, its operator must serve it over HTTPS",
+                    url=ch.realm,
+                )
         self.token_requests += 1
         if creds and creds.identity_token:
             form = {
@@ -248,12 +262,16 @@ class RegistryAuth:
             }
             if ch.service:
                 form["service"] = ch.service
-            resp = self._transport.request("POST", ch.realm, data=form, purpose="token", scopes=scopes)
+            resp = self._transport.request(
+                "POST", ch.realm, data=form, purpose="token", scopes=scopes, max_body=MAX_TOKEN_BODY
+            )
         else:
             params: list[tuple[str, str]] = [("service", ch.service)] if ch.service else []
             params += [("scope", s) for s in scopes]
             basic = (creds.username, creds.password) if creds and creds.username else None
-            resp = self._transport.request("GET", ch.realm, params=params, purpose="token", scopes=scopes, auth=basic)
+            resp = self._transport.request(
+                "GET", ch.realm, params=params, purpose="token", scopes=scopes, auth=basic, max_body=MAX_TOKEN_BODY
+            )
         return self._parse_token_response(resp, ch)
 
     def _parse_token_response(self, resp: requests.Response, ch: Challenge) -> _Token:
@@ -323,7 +341,10 @@ class BoundAuth(AuthBase):
         if body is not None and not isinstance(body, (bytes, str)):
             r.auth_renewed = True  # type: ignore[attr-defined]
             return r
-        r.content  # noqa: B018 - drain so the connection goes back to the pool
+        try:  # drain (a little) so the connection goes back to the pool
+            read_body(r, MAX_ERROR_BODY)
+        except (BodyTooLarge, requests.RequestException):
+            pass
         r.close()
         prep = r.request.copy()
         prep.headers["Authorization"] = value

@@ -23,13 +23,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import NotFound, ProvisioningError
-from .descriptor import Descriptor, successors
+from ..errors import NotFound, ProvisioningError, TagConflict
+from .descriptor import MAX_MANIFEST_SIZE, Descriptor, InvalidContent, check_size, successors
 from .store import ReadOnlyTarget, Target
 
 log = logging.getLogger(__name__)
 
-MAX_MANIFEST = 4 << 20  # as oras-go: a "manifest" larger than this is refused, not read into memory
+MAX_MANIFEST = MAX_MANIFEST_SIZE  # (attached.py reads it here)
+MAX_DEPTH = 32  # nested indexes; real graphs have two or three levels, a hostile one thousands
 SPOOL_THRESHOLD = 8 << 20  # blobs up to this size are buffered in memory when the destination must re-read
 CHUNK = 1 << 20
 
@@ -165,19 +166,23 @@ def copy_graph(
     on_blob: OnBlob | None = None,
     root_missing: bool = False,
     check_blobs: bool = True,
+    immutable: bool = False,
 ) -> CopyResult:
     """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there.
 
     ``root_missing`` says the caller already knows the destination lacks the root (publishing
-    just looked), which saves the two up-front checks. ``check_blobs=False`` uploads blobs without
-    asking first: for small blobs that are new anyway (a new version's config and layer), the
-    check costs as much as the upload, and a registry takes a blob it has as a no-op.
+    just looked), which saves the two up-front checks. ``immutable`` asks the destination not to
+    move ``tag`` if it holds other content by the time the root lands (a concurrent push won);
+    that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner.
+    ``check_blobs=False`` uploads blobs without asking first: for small blobs that are new anyway
+    (a new version's config and layer), the check costs as much as the upload, and a registry takes
+    a blob it has as a no-op.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     progress = _Progress(root, on_blob)
     if root_missing:
-        _GraphCopy(src, dst, progress, concurrency, check_blobs=check_blobs).run(root, tag)
+        _GraphCopy(src, dst, progress, concurrency, check_blobs=check_blobs, immutable=immutable).run(root, tag)
         return progress.result
 
     # Cheapest check first: a republish of unchanged content costs one request (resolve the tag).
@@ -199,26 +204,50 @@ def copy_graph(
             _dst(dst, root, dst.tag, root, tag)
         return progress.result
 
-    _GraphCopy(src, dst, progress, concurrency).run(root, tag)
+    _GraphCopy(src, dst, progress, concurrency, immutable=immutable).run(root, tag)
     return progress.result
 
 
-def _dst(dst: object, desc: Descriptor, fn: Callable[..., Any], *args: Any) -> Any:
+def _dst(dst: object, desc: Descriptor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call a destination method, blaming the destination for an expected failure."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
+    except TagConflict:
+        raise  # an outcome the caller reports (who won), not a failure of the copy
     except _EXPECTED as e:
         raise CopyError("destination", dst, desc, e) from e
+
+
+def _check_tag_free(dst: Target, desc: Descriptor, tag: str) -> None:
+    try:
+        current = dst.resolve(tag)
+    except NotFound:
+        return
+    if current.digest != desc.digest:
+        raise TagConflict(
+            f"{dst.name}:{tag} holds {current.digest}, not {desc.digest}: another push of this version won",
+            reference=f"{dst.name}:{tag}",
+            ours=desc.digest,
+            winner=current.digest,
+        )
 
 
 class _GraphCopy:
     """One copy in flight: discovery and manifests on the calling thread, blobs on a pool."""
 
     def __init__(
-        self, src: ReadOnlyTarget, dst: Target, progress: _Progress, concurrency: int, *, check_blobs: bool = True
+        self,
+        src: ReadOnlyTarget,
+        dst: Target,
+        progress: _Progress,
+        concurrency: int,
+        *,
+        check_blobs: bool = True,
+        immutable: bool = False,
     ) -> None:
         self.src, self.dst, self.progress = src, dst, progress
         self.check_blobs = check_blobs
+        self.immutable = immutable
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="oci-copy")
         self.seen: dict[str, list[Future[None]]] = {}  # digest -> what must finish before a parent may be pushed
         self.manifests: list[tuple[Descriptor, bytes, list[Future[None]]]] = []  # children first
@@ -233,7 +262,13 @@ class _GraphCopy:
                     future.result()  # re-raises the first failure of a child
                 if desc.digest == root.digest and tag is not None:
                     push_reference = getattr(self.dst, "push_reference", None)
-                    if push_reference is not None:
+                    if self.immutable and push_reference is not None:
+                        _dst(self.dst, desc, push_reference, desc, [content], tag, immutable=True)
+                    elif self.immutable:  # a store without the power: check just before tagging
+                        _dst(self.dst, desc, self.dst.push, desc, [content])
+                        _check_tag_free(self.dst, desc, tag)
+                        _dst(self.dst, desc, self.dst.tag, desc, tag)
+                    elif push_reference is not None:
                         _dst(self.dst, desc, push_reference, desc, [content], tag)
                     else:
                         _dst(self.dst, desc, self.dst.push, desc, [content])
@@ -248,10 +283,14 @@ class _GraphCopy:
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _visit(self, desc: Descriptor, *, known_missing: bool = False) -> list[Future[None]]:
+    def _visit(self, desc: Descriptor, *, known_missing: bool = False, depth: int = 0) -> list[Future[None]]:
         """Schedule ``desc`` and its subgraph; returns the futures a parent must wait for."""
         if desc.digest in self.seen:
             return self.seen[desc.digest]
+        if depth > MAX_DEPTH:
+            raise CopyError(
+                "source", self.src, desc, InvalidContent(f"the manifest graph nests deeper than {MAX_DEPTH} levels")
+            )
         if not desc.is_manifest:
             future = self.pool.submit(self._copy_blob, desc)
             self.seen[desc.digest] = [future]
@@ -263,21 +302,21 @@ class _GraphCopy:
         content = self._fetch_manifest(desc)
         try:
             children = successors(desc, content)
-        except (ValueError, KeyError, TypeError) as e:
-            raise CopyError("source", self.src, desc, ProvisioningError(f"malformed manifest: {e}")) from e
+        except InvalidContent as e:
+            raise CopyError("source", self.src, desc, e) from None
         waits: list[Future[None]] = []
         for child in children:
-            waits.extend(self._visit(child))
+            waits.extend(self._visit(child, depth=depth + 1))
         self.manifests.append((desc, content, waits))
         return waits
 
     def _fetch_manifest(self, desc: Descriptor) -> bytes:
-        if desc.size > MAX_MANIFEST:
+        if desc.size > MAX_MANIFEST_SIZE:
             raise CopyError(
                 "source",
                 self.src,
                 desc,
-                ProvisioningError(f"manifest is {desc.size} bytes, over the {MAX_MANIFEST} byte limit"),
+                InvalidContent(f"manifest is {desc.size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"),
             )
         try:
             return b"".join(self.src.fetch(desc))
@@ -285,6 +324,10 @@ class _GraphCopy:
             raise CopyError("source", self.src, desc, e) from e
 
     def _copy_blob(self, desc: Descriptor) -> None:
+        try:
+            check_size(desc, "the manifest")
+        except InvalidContent as e:
+            raise CopyError("source", self.src, desc, e) from None
         if not self.check_blobs:
             expect_absent = getattr(self.dst, "expect_absent", None)  # a store that checks in push itself
             if expect_absent is not None:

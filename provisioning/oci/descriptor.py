@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import ProvisioningError
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -19,6 +22,39 @@ LAYER_TYPE = "application/vnd.provisioning.extension.content.v1.tar+gzip"
 CORE_ARTIFACT_TYPE = "application/vnd.provisioning.core.v1"
 CORE_CONFIG_TYPE = "application/vnd.provisioning.core.config.v1+json"
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
+
+
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")  # the OCI digest grammar
+
+MiB = 1 << 20
+MAX_MANIFEST_SIZE = 4 * MiB  # what distribution accepts; more is not a manifest
+MAX_JSON_BLOB_SIZE = 4 * MiB  # configs, signatures, catalogs: JSON documents a tool reads whole
+MAX_EXTENSION_LAYER_SIZE = 512 * MiB  # as the extraction bound: a layer larger cannot be installed
+
+
+class InvalidContent(ProvisioningError):
+    """A descriptor, manifest or index from a store is malformed (wrong types, missing fields, too large)."""
+
+
+def size_limit(media_type: str) -> int | None:
+    """The most bytes content of ``media_type`` may have (None: no bound, e.g. a container image layer)."""
+    if media_type in MANIFEST_TYPES:
+        return MAX_MANIFEST_SIZE
+    if media_type.endswith("+json") or media_type == "application/json":
+        return MAX_JSON_BLOB_SIZE
+    if media_type == LAYER_TYPE:
+        return MAX_EXTENSION_LAYER_SIZE
+    return None
+
+
+def check_size(desc: Descriptor, source: str) -> None:
+    """Refuse a descriptor that claims more than its media type may hold, before anything is downloaded."""
+    limit = size_limit(desc.media_type)
+    if limit is not None and desc.size > limit:
+        raise InvalidContent(
+            f"{source}: {desc.digest} claims {desc.size} bytes for {desc.media_type}, more than the {limit} such "
+            "content may have; refused before downloading"
+        )
 
 
 def sha256_digest(data: bytes) -> str:
@@ -40,13 +76,30 @@ class Descriptor:
         return cls(media_type, sha256_digest(data), len(data), **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Descriptor:
+    def from_dict(cls, d: Any) -> Descriptor:
+        """A descriptor from JSON a store sent; any wrong type is ``InvalidContent`` naming the field."""
+        if not isinstance(d, dict):
+            raise InvalidContent(f"a descriptor must be a JSON object, not {type(d).__name__}")
+        digest, size = d.get("digest"), d.get("size")
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise InvalidContent(f"a descriptor has no valid 'digest' (found {str(digest)[:80]!r})")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidContent(f"descriptor {digest}: 'size' must be a non-negative integer, not {size!r:.80}")
+        media_type = d.get("mediaType", "")
+        artifact_type = d.get("artifactType")
+        if not isinstance(media_type, str) or not (artifact_type is None or isinstance(artifact_type, str)):
+            raise InvalidContent(f"descriptor {digest}: 'mediaType' and 'artifactType' must be strings")
+        annotations = d.get("annotations") or {}
+        if not isinstance(annotations, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+        ):
+            raise InvalidContent(f"descriptor {digest}: 'annotations' must map strings to strings")
         return cls(
-            media_type=d.get("mediaType", ""),
-            digest=d["digest"],
-            size=int(d["size"]),
-            annotations=dict(d.get("annotations") or {}),
-            artifact_type=d.get("artifactType"),
+            media_type=media_type,
+            digest=digest,
+            size=size,
+            annotations=dict(annotations),
+            artifact_type=artifact_type,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,11 +120,30 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def parse_manifest(content: bytes) -> dict[str, Any]:
+    """A manifest or index document: a JSON object whose ``config``, ``layers`` and ``manifests`` have the
+    right shapes (``InvalidContent`` otherwise)."""
+    try:
+        doc = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidContent(f"the manifest is not JSON ({str(exc)[:120]})") from None
+    if not isinstance(doc, dict):
+        raise InvalidContent(f"the manifest must be a JSON object, not {type(doc).__name__}")
+    if "config" in doc and not isinstance(doc["config"], dict):
+        raise InvalidContent("the manifest's 'config' must be a descriptor object")
+    for key in ("layers", "manifests", "blobs"):
+        if doc.get(key) is not None and not isinstance(doc[key], list):
+            raise InvalidContent(f"the manifest's {key!r} must be a list of descriptors")
+    if doc.get("annotations") is not None and not isinstance(doc["annotations"], dict):
+        raise InvalidContent("the manifest's 'annotations' must be an object")
+    return doc
+
+
 def successors(manifest_desc: Descriptor, content: bytes) -> list[Descriptor]:
     """The children of a manifest or index (config and layers, or manifests)."""
     if not manifest_desc.is_manifest:
         return []
-    doc = json.loads(content)
+    doc = parse_manifest(content)
     children: list[Descriptor] = []
     if "config" in doc:
         children.append(Descriptor.from_dict(doc["config"]))

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,9 +27,20 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ..errors import DigestMismatch, NotFound, ProvisioningError
-from ..safefile import replace_file
-from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, Descriptor, sha256_digest, successors
+from ..errors import DigestMismatch, NotFound, ProvisioningError, TagConflict
+from ..safefile import UnsafeFile, read_bounded, read_small_file, replace_file
+from .descriptor import (
+    INDEX,
+    MANIFEST,
+    MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    InvalidContent,
+    check_size,
+    parse_manifest,
+    sha256_digest,
+    successors,
+)
 from .reference import InvalidReference, validate_repository
 from .store import Verifier, verified
 
@@ -39,8 +51,8 @@ LOCK_FILE = "index.json.lock"
 LAYOUT_VERSION = "1.0.0"
 CHUNK = 1 << 20
 LOCK_TIMEOUT = 120.0
-MAX_MANIFEST = 4 << 20  # as oras-go: larger "manifests" are not manifests
 
+MAX_INDEX_BYTES = 64 << 20  # index.json of a repository with tens of thousands of tags
 _DIGEST = re.compile(r"^sha256:([a-f0-9]{64})$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _TMP_PREFIX = ".tmp-"
@@ -59,7 +71,9 @@ def read_layout(path: Path) -> dict[str, Any]:
     index_path = path / INDEX_FILE
     _check_layout_file(path / LAYOUT_FILE)
     try:
-        raw = index_path.read_bytes()
+        raw = read_bounded(index_path, MAX_INDEX_BYTES)
+    except UnsafeFile as e:
+        raise LayoutError(f"{e}: {path} is not an OCI image layout this tool will read") from None
     except FileNotFoundError:
         raise LayoutError(
             f"{index_path} is missing: {path} is not a complete OCI image layout (it needs oci-layout, index.json "
@@ -74,6 +88,8 @@ def read_layout(path: Path) -> dict[str, Any]:
             f"{index_path} is not valid JSON ({e}); the OCI image layout is corrupt: restore the file from a backup "
             f"or re-publish into an empty folder"
         ) from None
+    except RecursionError:
+        raise LayoutError(f"{index_path} nests too deeply to be an OCI image index") from None
     if not isinstance(doc, dict):
         raise LayoutError(f"{index_path} must hold a JSON object (an OCI image index), not {type(doc).__name__}")
     if doc.get("schemaVersion", 2) != 2:
@@ -84,22 +100,19 @@ def read_layout(path: Path) -> dict[str, Any]:
     if not isinstance(manifests, list):
         raise LayoutError(f"{index_path}: 'manifests' must be a list of descriptors")
     for i, entry in enumerate(manifests):
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("digest"), str)
-            or not isinstance(entry.get("size"), int)
-            or not isinstance(entry.get("annotations", {}), dict)
-        ):
-            raise LayoutError(
-                f"{index_path}: manifests[{i}] is not a descriptor (it needs a string 'digest' and an integer 'size')"
-            )
+        try:
+            Descriptor.from_dict(entry)
+        except InvalidContent as e:
+            raise LayoutError(f"{index_path}: manifests[{i}] is not a descriptor: {e}") from None
     return doc
 
 
 def _check_layout_file(path: Path) -> None:
     """A present ``oci-layout`` must name version 1.x; a missing one is tolerated (we write it last)."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, 4096)
+    except UnsafeFile as e:
+        raise LayoutError(str(e)) from None
     except FileNotFoundError:
         return
     try:
@@ -108,6 +121,9 @@ def _check_layout_file(path: Path) -> None:
         raise LayoutError(f'{path} is not valid JSON; expected {{"imageLayoutVersion": "1.0.0"}}') from None
     if not isinstance(version, str) or not version.startswith("1."):
         raise LayoutError(f"{path} names imageLayoutVersion {version!r}; only 1.x layouts are supported")
+
+
+_write_atomic = replace_file  # bundle.create writes bundle.json the same way
 
 
 def _ref_name(entry: dict[str, Any]) -> str | None:
@@ -188,23 +204,26 @@ class LayoutTarget:
             return False
 
     def fetch(self, desc: Descriptor) -> Iterator[bytes]:
+        check_size(desc, str(self.path))
         path = self.blob_path(desc.digest)
-        try:
-            size = path.stat().st_size
+        try:  # not through a link, never a fifo or device: a hostile layout cannot make a read hang
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise NotFound(f"{self.name}@{desc.digest} not found in {self.path}") from None
-        if size != desc.size:
+        except OSError as e:
+            raise LayoutError(f"cannot read {path}: {e.strerror or e} (a link or special file?)") from None
+        f = os.fdopen(fd, "rb")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != desc.size:
+            f.close()
             raise DigestMismatch(
-                f"{path} holds {size} bytes but {desc.digest} should have {desc.size}: the blob is corrupt; "
-                f"delete it and push again"
+                f"{path} holds {st.st_size} bytes (or is not a regular file) but {desc.digest} should have "
+                f"{desc.size}: the blob is corrupt; delete it and push again"
             )
-        return verified(desc, self._read(path, desc))
+        return verified(desc, self._read(f))
 
-    def _read(self, path: Path, desc: Descriptor) -> Iterator[bytes]:
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            raise NotFound(f"{self.name}@{desc.digest} was removed from {self.path} while being read") from None
+    @staticmethod
+    def _read(f: Any) -> Iterator[bytes]:
         with f:
             while chunk := f.read(CHUNK):
                 yield chunk
@@ -228,10 +247,8 @@ class LayoutTarget:
         """A manifest present only as a blob (a child of an image index written by another tool)."""
         path = self.blob_path(digest)
         try:
-            if path.stat().st_size > MAX_MANIFEST:
-                return None
-            data = path.read_bytes()
-            if sha256_digest(data) != digest:
+            data = read_small_file(path, MAX_MANIFEST_SIZE)
+            if data is None or sha256_digest(data) != digest:
                 return None
             doc = json.loads(data)
         except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
@@ -253,7 +270,10 @@ class LayoutTarget:
         """Hold the repository lock and yield index.json's entries as they are now (creating the layout files if
         missing). Every read-modify-write of index.json happens inside this, so concurrent writers never lose
         each other's changes."""
+        self._real_folders(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        if os.path.islink(self.path / LOCK_FILE):  # opening it would truncate whatever it points at
+            raise LayoutError(f"{self.path / LOCK_FILE} is a symbolic link; remove it (the store was tampered with)")
         try:
             with FileLock(str(self.path / LOCK_FILE), timeout=LOCK_TIMEOUT):
                 if not (self.path / INDEX_FILE).exists():
@@ -267,6 +287,18 @@ class LayoutTarget:
                 f"{self.path / LOCK_FILE} stayed locked for {LOCK_TIMEOUT:.0f}s: another process is writing this "
                 f"repository; wait for it to finish and try again"
             ) from None
+
+    def _real_folders(self, folder: Path) -> None:
+        """Refuse to write below a link inside the store: a hostile store must not redirect our writes."""
+        try:
+            rel = folder.relative_to(self.root)
+        except ValueError:
+            return
+        current = self.root
+        for part in rel.parts:
+            current = current / part
+            if os.path.islink(current):
+                raise LayoutError(f"{current} is a symbolic link inside the store; refusing to write through it")
 
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         """Write index.json sorted (tags by name, then untagged manifests by digest): same state, same bytes."""
@@ -295,6 +327,7 @@ class LayoutTarget:
     def _write_blob(self, desc: Descriptor, content: Iterable[bytes]) -> None:
         final = self.blob_path(desc.digest)
         verifier = Verifier(desc)
+        self._real_folders(self.blobs_dir)
         self.blobs_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.blobs_dir / f"{_TMP_PREFIX}{final.name}-{secrets.token_hex(8)}"
         try:
@@ -324,8 +357,9 @@ class LayoutTarget:
 
         self._update_index(change)
 
-    def tag(self, desc: Descriptor, tag: str) -> None:
-        """Point ``tag`` at an existing manifest; the tag moves if it pointed elsewhere. A no-op writes nothing."""
+    def tag(self, desc: Descriptor, tag: str, *, immutable: bool = False) -> None:
+        """Point ``tag`` at an existing manifest; the tag moves if it pointed elsewhere (``immutable``: it may not,
+        decided under the repository lock, so of two concurrent pushes exactly one wins). A no-op writes nothing."""
         _validate_tag(tag)
         if not self.exists(desc):
             raise NotFound(f"cannot tag {self.name}:{tag}: manifest {desc.digest} is not in {self.path}")
@@ -336,6 +370,14 @@ class LayoutTarget:
             current = [e for e in entries if _ref_name(e) == tag]
             if len(current) == 1 and current[0]["digest"] == desc.digest:
                 return None
+            if immutable and current:
+                raise TagConflict(
+                    f"{self.name}:{tag} was published with other content ({current[-1]['digest']}) while this "
+                    f"push ({desc.digest}) was in flight; the other push won and the version keeps its content",
+                    reference=f"{self.path}:{tag}",
+                    ours=desc.digest,
+                    winner=current[-1]["digest"],
+                )
             # Start from the manifest's existing entry (keeps fields such as platform that Descriptor lacks).
             base = next((e for e in entries if e["digest"] == desc.digest), None) or _entry(desc, None)
             new = {**base, "annotations": {**(base.get("annotations") or {}), REF_NAME: tag}}
@@ -358,12 +400,12 @@ class LayoutTarget:
                 entries.append(_entry(_descriptor(e), None))
         return entries
 
-    def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str) -> None:
-        """Push a manifest and tag it with one index.json write."""
+    def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str, *, immutable: bool = False) -> None:
+        """Push a manifest and tag it with one index.json write (``immutable``: refuse to move an existing tag)."""
         _validate_tag(tag)
         if not self.exists(desc):
             self._write_blob(desc, content)
-        self.tag(desc, tag)
+        self.tag(desc, tag, immutable=immutable)
 
     def untag(self, tag: str) -> None:
         """Remove one tag; the manifest stays (untagged) unless it is deleted."""
@@ -432,9 +474,9 @@ class LayoutTarget:
             seen.add(desc.digest)
             if desc.is_manifest:
                 try:
-                    data = self.blob_path(desc.digest).read_bytes()
-                    stack.extend(successors(desc, data))
-                except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+                    data = read_small_file(self.blob_path(desc.digest), MAX_MANIFEST_SIZE)
+                    stack.extend(successors(desc, data) if data is not None else [])
+                except (InvalidContent, DigestMismatch):
                     continue
         return seen
 
@@ -444,13 +486,13 @@ class LayoutTarget:
         """Listed manifests whose ``subject`` is ``desc`` (what the referrers API answers), sorted by digest."""
         found: dict[str, Descriptor] = {}
         for entry in self._entries():
-            if entry.get("size", 0) > MAX_MANIFEST or entry["digest"] in found:
+            if entry.get("size", 0) > MAX_MANIFEST_SIZE or entry["digest"] in found:
                 continue
             try:
-                doc = json.loads(self.blob_path(entry["digest"]).read_bytes())
-            except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, DigestMismatch):
+                doc = parse_manifest(read_small_file(self.blob_path(entry["digest"]), MAX_MANIFEST_SIZE) or b"")
+            except (InvalidContent, DigestMismatch):
                 continue
-            subject = doc.get("subject") if isinstance(doc, dict) else None
+            subject = doc.get("subject")
             if not isinstance(subject, dict) or subject.get("digest") != desc.digest:
                 continue
             kind = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")

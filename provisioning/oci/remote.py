@@ -29,16 +29,32 @@ from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from .. import __version__
-from ..errors import AuthError, DigestMismatch, NotFound, ProvisioningError, RegistryError
+from ..errors import AuthError, DigestMismatch, NotFound, ProvisioningError, RegistryError, TagConflict
 from .auth import CATALOG_SCOPE, RegistryAuth, parse_challenge, repository_scope
 from .credentials import Credentials
-from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, Descriptor, sha256_digest
+from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, MAX_MANIFEST_SIZE, Descriptor, check_size, sha256_digest
 from .endpoint import Endpoint, is_loopback, parse_endpoint, split_host  # noqa: F401 (re-exported)
 from .reference import tag_for_version, validate_repository
 from .store import verified
+from .transport import (
+    MAX_BODY,
+    MAX_ERROR_BODY,
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    WATCHDOG,
+    BodyTooLarge,
+    Limits,
+    WatchedAdapter,
+    body_chunks,
+    cut_by_deadline,
+    read_body,
+    redirect_target,
+    same_origin,
+    too_slow,
+    watched_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +63,7 @@ DEFAULT_CHUNK_THRESHOLD = 8 * MiB  # blobs larger than this go up in chunks
 DEFAULT_CHUNK_SIZE = 8 * MiB
 POOL_SIZE = 16  # connections per host: enough for concurrent uploads
 READ_SIZE = 256 * 1024
-MAX_MANIFEST_SIZE = 4 * MiB  # what distribution accepts; more is not a manifest
-DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read
+DEFAULT_TIMEOUT = (Limits.connect, Limits.first_byte)  # connect, first byte (transport.Limits has the rest)
 DEFAULT_RETRIES = 4  # attempts in all, for one request or one whole blob upload
 MAX_BACKOFF = 30.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -233,10 +248,11 @@ class RemoteStorage:
         insecure: bool = False,
         credentials: Credentials | Callable[[], Credentials | None] | None = None,
         session: requests.Session | None = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: tuple[float, float] | None = None,
         retries: int = DEFAULT_RETRIES,
         backoff: float = 0.5,
-        max_retry_after: float = 60.0,
+        max_retry_after: float | None = None,
+        limits: Limits | None = None,
         chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         page_size: int | None = None,
@@ -251,16 +267,20 @@ class RemoteStorage:
         self.ca_file = host.ca_file
         self.insecure = host.insecure
         self._verify: bool | str = host.verify
+        # --insecure names this host: any other host (a redirect, a token service) is verified
+        self._verify_elsewhere: bool | str = host.ca_file or True
         insecure, host = host.insecure, host.host
         if insecure and not self.plain_http:
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
             log.warning("TLS certificate verification is disabled for %s (--insecure)", host)
         self._own_session = session is None
         self.session = session or self._new_session()
-        self.timeout = timeout
+        connect, first_byte = timeout if timeout is not None else (None, None)
+        self.limits = limits or Limits.from_env(connect=connect, first_byte=first_byte, max_retry_after=max_retry_after)
+        self.timeout = self.limits.timeout
         self.retries = max(1, retries)
         self.backoff = backoff
-        self.max_retry_after = max_retry_after
+        self.max_retry_after = self.limits.max_retry_after
         self.chunk_threshold = chunk_threshold
         self.chunk_size = chunk_size
         self.page_size = page_size
@@ -275,7 +295,7 @@ class RemoteStorage:
     @staticmethod
     def _new_session() -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+        adapter = WatchedAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.headers["User-Agent"] = f"provisioning/{__version__}"
@@ -309,17 +329,19 @@ class RemoteStorage:
         retry: bool = True,
         purpose: str = "registry",
         auth: Any = None,
+        max_body: int = MAX_BODY,
     ) -> requests.Response:
         """Send one request: auth, retries with backoff, logging; any other answer becomes our error.
 
         ``purpose`` is ``registry`` (the default), ``ping`` (no auth, no readiness check) or
         ``token`` (the token service; ``auth`` is then basic credentials or None). With
         ``retry=False`` a retryable failure raises ``_Transient`` for the caller's own loop.
+        A body that is not streamed is read here, at most ``max_body`` bytes; a streamed one stays
+        under the transport's rate watch until the response is closed.
         """
         ok = frozenset(ok)
         if purpose == "registry":
             self._ensure_ready()
-            auth = self.auth.bind(scopes)
         full = url if "://" in url else self.base_url + url
         if data is not None and not isinstance(data, (bytes, str, dict)):
             retry = False  # a consumed stream cannot be sent again; the caller restarts
@@ -328,26 +350,21 @@ class RemoteStorage:
             attempt += 1
             failure: requests.Response | requests.RequestException
             try:
-                resp = self.session.request(
-                    method,
-                    full,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    stream=stream,
-                    timeout=self.timeout,
-                    verify=self._verify,
-                    auth=auth,
-                )
+                resp = self._send(method, full, scopes, purpose, auth, params=params, data=data, headers=headers)
             except requests.exceptions.SSLError as exc:
                 raise self.translate(method, full, exc, scopes=scopes, purpose=purpose) from None
+            except requests.exceptions.ReadTimeout as exc:  # a server that does not answer is not asked again
+                raise self.translate(method, full, exc, scopes=scopes, purpose=purpose, attempts=attempt) from None
             except requests.RequestException as exc:
                 log.debug("%s %s -> %s", method, full, exc.__class__.__name__)
                 failure = exc
             else:
                 self._log(resp)
                 if resp.status_code in ok:
+                    if not stream:
+                        self._read_whole(resp, method, full, max_body)
                     return resp
+                self._read_error_body(resp, method, full)
                 if resp.status_code == 401 and getattr(resp, "auth_renewed", False) and not retry:
                     resp.close()
                     raise _Transient(method, full, resp)
@@ -363,15 +380,104 @@ class RemoteStorage:
                 raise self.translate(method, full, failure, scopes=scopes, purpose=purpose, attempts=attempt) from None
             self.pause(failure, attempt)
 
+    def _send(
+        self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
+    ) -> requests.Response:
+        """One request, following redirects ourselves: credentials and ``--insecure`` only for our own origin,
+        every hop under the transport's rate watch."""
+        data = kwargs.get("data")
+        credit = len(data) if isinstance(data, (bytes, str)) else len(data) if hasattr(data, "__len__") else 0
+        for _hop in range(MAX_REDIRECTS + 1):
+            own = same_origin(url, self.base_url)
+            if purpose == "registry":
+                hop_auth = self.auth.bind(scopes) if own else None
+            else:
+                hop_auth = auth  # the token service's credentials were cleared for its origin by auth.py
+            previous = getattr(WATCHDOG.local, "current", None)
+            watch = WATCHDOG.watch(self.limits, credit)
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    stream=True,
+                    timeout=self.limits.timeout,
+                    verify=self._verify if own else self._verify_elsewhere,
+                    auth=hop_auth,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+            except requests.RequestException:
+                watch.done = True
+                if watch.fired:
+                    raise too_slow(self.registry_host, method, url, self.limits, watch) from None
+                raise
+            finally:
+                WATCHDOG.local.current = previous
+            resp = watched_response(resp, watch)
+            if resp.status_code not in REDIRECT_STATUSES or not resp.headers.get("Location"):
+                return resp
+            nxt = redirect_target(resp, resp.url or url, self.base_url)
+            resp.close()
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, kwargs["data"] = "GET", None
+            elif data is not None and not isinstance(data, (bytes, str, dict)):
+                raise RegistryError(f"{url} redirected an upload whose body cannot be sent twice", url=url)
+            log.debug("%s %s redirected to %s", method, url, nxt if same_origin(nxt, url) else "another host")
+            kwargs["params"] = None  # the Location carries its own query
+            url = nxt
+        raise RegistryError(f"{url}: more than {MAX_REDIRECTS} redirects; refused", method=method, url=url)
+
+    def _read_whole(self, resp: requests.Response, method: str, url: str, limit: int) -> None:
+        """Read a body that is used whole, bounded in size (and in time by the rate watch)."""
+        try:
+            read_body(resp, limit)
+        except BodyTooLarge:
+            raise RegistryError(
+                f"{self.registry_host} answered {method} {url} with more than {limit} bytes; refused (not what a "
+                "registry sends for this request)",
+                method=method,
+                url=url,
+                status=resp.status_code,
+            ) from None
+        except requests.RequestException as exc:
+            raise self.broken_body(method, url, resp, exc) from None
+        finally:
+            resp.close()
+
+    def broken_body(
+        self, method: str, url: str, resp: requests.Response, exc: requests.RequestException
+    ) -> ProvisioningError:
+        """A body that failed while being read: cut for being too slow, or a transport failure."""
+        watch = cut_by_deadline(resp)
+        if watch is not None:
+            return too_slow(self.registry_host, method, url, self.limits, watch)
+        return self.translate(method, url, exc)
+
+    def _read_error_body(self, resp: requests.Response, method: str, url: str) -> None:
+        """An error answer's body, for its error codes: at most a little, and nothing that hangs."""
+        try:
+            read_body(resp, MAX_ERROR_BODY)
+        except (BodyTooLarge, requests.RequestException):
+            resp._content, resp._content_consumed = b"", True
+        except ProvisioningError:
+            resp._content, resp._content_consumed = b"", True
+
     def pause(self, failure: requests.Response | requests.RequestException, attempt: int) -> None:
-        """Wait before another attempt: Retry-After when the registry says, else exponential backoff."""
+        """Wait before another attempt: Retry-After when the registry says (up to a stated cap), else backoff."""
         delay = None
         if isinstance(failure, requests.Response):
             delay = _retry_after(failure.headers.get("Retry-After"))
-            if delay is not None:
-                delay = min(delay, self.max_retry_after)
-            status = str(failure.status_code)
             failure.close()
+            if delay is not None and delay > self.max_retry_after:
+                raise RegistryError(
+                    f"{self.registry_host} asked to wait {delay:.0f}s before trying again (Retry-After, "
+                    f"{failure.status_code}); this tool waits at most {self.max_retry_after:.0f}s "
+                    "(PROVISIONING_HTTP_MAX_RETRY_AFTER): run the command again later",
+                    method=failure.request.method if failure.request is not None else "",
+                    url=failure.url or "",
+                    status=failure.status_code,
+                )
+            status = str(failure.status_code)
         else:
             status = failure.__class__.__name__
         if delay is None:
@@ -644,22 +750,55 @@ class RemoteStorage:
         if self.capabilities.catalog is False:
             raise self._no_catalog(None)
         names: list[str] = []
-        url: str | None = "/v2/_catalog" + (f"?n={self.page_size}" if self.page_size else "")
-        seen: set[str] = set()
-        while url and url not in seen:
-            seen.add(url)
-            resp = self.request("GET", url, scopes=[CATALOG_SCOPE], ok=(200, 401, 403, 404, 405))
+        first = "/v2/_catalog" + (f"?n={self.page_size}" if self.page_size else "")
+        for resp in self.pages(first, "repositories", scopes=[CATALOG_SCOPE], ok=(200, 401, 403, 404, 405)):
             if resp.status_code != 200:
                 self.capabilities.catalog = False
                 raise self._no_catalog(resp)
-            try:
-                page = resp.json().get("repositories") or []
-            except (ValueError, AttributeError):
-                raise self._not_a_registry("GET", resp.url, resp) from None
             self.capabilities.catalog = True
-            names.extend(page)
-            url = self._next_link(resp)
+            names.extend(self._string_list(resp, "repositories"))
         return sorted(set(names))
+
+    def pages(self, url: str, what: str, **kwargs: Any) -> Iterator[requests.Response]:
+        """GET ``url`` and each ``Link: rel=next`` page after it: at most ``limits.max_pages`` pages, no page
+        twice, none on another host."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url:
+            if next_url in seen:
+                raise RegistryError(
+                    f"{self.registry_host} paginates {what} in a circle (back to {next_url}); the registry is broken",
+                    url=next_url,
+                )
+            if len(seen) >= self.limits.max_pages:
+                raise RegistryError(
+                    f"{self.registry_host} sent more than {self.limits.max_pages} pages of {what}; stopped there "
+                    "(a registry that paginates without end)",
+                    url=next_url,
+                )
+            seen.add(next_url)
+            resp = self.request("GET", next_url, **kwargs)
+            yield resp
+            next_url = self._next_link(resp)
+
+    def _string_list(self, resp: requests.Response, key: str) -> list[str]:
+        """``{"KEY": ["a", "b"]}`` from a registry answer; anything else names the registry as broken."""
+        try:
+            doc = resp.json()
+        except ValueError:
+            raise self._not_a_registry("GET", resp.url, resp) from None
+        values = doc.get(key) if isinstance(doc, dict) else None
+        if values is None and isinstance(doc, dict):
+            return []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise RegistryError(
+                f"{self.registry_host} answered GET {resp.url} with a malformed document: {key!r} must be a list of "
+                "strings; the registry is broken",
+                method="GET",
+                url=resp.url,
+                status=resp.status_code,
+            )
+        return values
 
     def _no_catalog(self, resp: requests.Response | None) -> RegistryError:
         host = self.registry_host
@@ -681,7 +820,16 @@ class RemoteStorage:
 
     def _next_link(self, resp: requests.Response) -> str | None:
         nxt = resp.links.get("next", {}).get("url")
-        return urljoin(resp.url, nxt) if nxt else None
+        if not nxt:
+            return None
+        url = urljoin(resp.url, nxt)
+        if not same_origin(url, self.base_url):
+            raise RegistryError(
+                f"{self.registry_host} answered {resp.url} with a Link to another host ({url}); refused: the next "
+                "page of a registry's list comes from the registry",
+                url=resp.url,
+            )
+        return url
 
 
 class RemoteTarget:
@@ -735,6 +883,7 @@ class RemoteTarget:
 
     def fetch(self, desc: Descriptor) -> Iterator[bytes]:
         """Stream content, verifying size and digest as it passes (DigestMismatch before the last chunk)."""
+        check_size(desc, f"{self.storage.registry_host}/{self.name}")
         path = self._path(self._kind(desc), desc.digest)
         resp = self.storage.request(
             "GET", path, scopes=self._pull, ok=(200, 404), stream=True, headers=self._accept(desc)
@@ -747,9 +896,9 @@ class RemoteTarget:
     def _stream(self, desc: Descriptor, resp: requests.Response) -> Iterator[bytes]:
         def body() -> Iterator[bytes]:
             try:
-                yield from resp.iter_content(READ_SIZE)
+                yield from body_chunks(resp)
             except requests.RequestException as exc:
-                raise self.storage.translate("GET", resp.url, exc) from None
+                raise self.storage.broken_body("GET", resp.url, resp, exc) from None
 
         try:
             yield from verified(desc, _bounded(body(), desc))
@@ -788,7 +937,7 @@ class RemoteTarget:
             if resp.status_code == 404:
                 raise self._not_found(ref)
             data = b""
-            for chunk in resp.iter_content(READ_SIZE):
+            for chunk in body_chunks(resp):
                 data += chunk
                 if len(data) > MAX_MANIFEST_SIZE:
                     raise RegistryError(
@@ -796,7 +945,7 @@ class RemoteTarget:
                         "not a manifest"
                     )
         except requests.RequestException as exc:
-            raise self.storage.translate("GET", resp.url, exc) from None
+            raise self.storage.broken_body("GET", resp.url, resp, exc) from None
         finally:
             resp.close()
         digest = sha256_digest(data)
@@ -824,19 +973,12 @@ class RemoteTarget:
     def tags(self) -> list[str]:
         """All tags, sorted, following Link pagination; empty when the repository does not exist."""
         page = self.storage.page_size
-        url: str | None = f"/v2/{self.name}/tags/list" + (f"?n={page}" if page else "")
+        first = f"/v2/{self.name}/tags/list" + (f"?n={page}" if page else "")
         found: list[str] = []
-        seen: set[str] = set()
-        while url and url not in seen:
-            seen.add(url)
-            resp = self.storage.request("GET", url, scopes=self._pull, ok=(200, 404))
+        for resp in self.storage.pages(first, f"tags of {self.name}", scopes=self._pull, ok=(200, 404)):
             if resp.status_code == 404:
                 return []
-            try:
-                found.extend(resp.json().get("tags") or [])
-            except (ValueError, AttributeError):
-                raise self.storage._not_a_registry("GET", resp.url, resp) from None
-            url = self.storage._next_link(resp)
+            found.extend(self.storage._string_list(resp, "tags"))
         return sorted(set(found))
 
     # -- write -------------------------------------------------------------------------------------
@@ -847,9 +989,39 @@ class RemoteTarget:
         else:
             self._push_blob(desc, content)
 
-    def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str) -> None:
-        """PUT a manifest by tag in one request (push and tag together)."""
-        self._put_manifest(desc, self._read_manifest(desc, content), tag_for_version(tag))
+    def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str, *, immutable: bool = False) -> None:
+        """PUT a manifest by tag in one request (push and tag together).
+
+        ``immutable``: the tag may not move. Registries have no conditional PUT, so the tag is checked just
+        before the PUT and again after it: of two concurrent pushes with different content, the one whose
+        content the tag holds afterwards won, and the other reports the conflict (``TagConflict``).
+        """
+        data = self._read_manifest(desc, content)
+        ref = tag_for_version(tag)
+        if immutable:
+            self._check_tag(ref, desc, before=True)
+        self._put_manifest(desc, data, ref)
+        if immutable:
+            self._check_tag(ref, desc, before=False)
+
+    def _check_tag(self, ref: str, desc: Descriptor, *, before: bool) -> None:
+        try:
+            now = self.resolve(ref).digest
+        except NotFound:
+            if before:
+                return
+            now = "nothing (it was deleted)"
+        if now == desc.digest:
+            return
+        where = f"{self.storage.registry_host}/{self.name}:{ref}"
+        when = "was published with other content" if before else "was overwritten by another push"
+        raise TagConflict(
+            f"{where} {when} ({now}) while this push ({desc.digest}) was in flight; the other push won: the tag holds "
+            f"{now}. Versions are immutable: check which content is right and bump the version",
+            reference=where,
+            ours=desc.digest,
+            winner=now,
+        )
 
     def tag(self, desc: Descriptor, tag: str) -> None:
         """Point ``tag`` at an existing manifest by PUTting its bytes again under the tag."""
@@ -952,13 +1124,12 @@ class RemoteTarget:
         caps = self.storage.capabilities
         if caps.referrers is not False:
             query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
-            url: str | None = self._path("referrers", desc.digest) + query
+            url = self._path("referrers", desc.digest) + query
             found: list[dict[str, Any]] = []
             filtered = False
-            while url:
-                resp = self.storage.request(
-                    "GET", url, scopes=self._pull, ok=ANY_FINAL_STATUS, headers={"Accept": INDEX}
-                )
+            for resp in self.storage.pages(
+                url, f"referrers of {desc.digest}", scopes=self._pull, ok=ANY_FINAL_STATUS, headers={"Accept": INDEX}
+            ):
                 resp.close()
                 try:
                     doc = resp.json() if resp.status_code == 200 else None
@@ -972,7 +1143,6 @@ class RemoteTarget:
                 caps.referrers = True
                 filtered = filtered or "artifactType" in resp.headers.get("OCI-Filters-Applied", "")
                 found.extend(doc["manifests"])
-                url = self.storage._next_link(resp)
             if caps.referrers:
                 return self._filter(found, artifact_type if not filtered else None)
         tag = "sha256-" + desc.digest.split(":", 1)[1]

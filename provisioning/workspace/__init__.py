@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import DigestMismatch, NotFound, ProvisioningError, ResolutionError, ValidationError
 from ..oci.reference import is_path_registry, tag_for_version
+from ..yamlfile import safe_load
 from .catalogs import Catalogs, catalog_policy
 from .config import (
     PLURALS,
@@ -346,7 +347,7 @@ def load_local_module(
     import yaml
 
     try:
-        meta = yaml.safe_load((folder / "manifest.yaml").read_text(encoding="utf-8")) or {}
+        meta = safe_load((folder / "manifest.yaml").read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ValidationError(f"{display_path(folder / 'manifest.yaml')}: malformed YAML: {exc}") from None
     if not isinstance(meta, dict) or meta.get("name") != name:

@@ -538,7 +538,7 @@ def set_module_entry(file: Path, type_: str, name: str, entry: Any) -> None:
     plural = f"{type_}s"
     new_text = _edit_text(text, plural, name, entry)
     if new_text is None:
-        doc = yaml.safe_load(text) or {}
+        doc = yamlfile.safe_load(text) or {}
         mods = doc.setdefault("dependencies", {}).setdefault("extensions", {}).setdefault("modules", {}) or {}
         doc["dependencies"]["extensions"]["modules"] = mods
         items = list(mods.get(plural) or [])

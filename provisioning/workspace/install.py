@@ -34,10 +34,11 @@ from filelock import FileLock
 from .. import paths
 from ..archive import ExtractLimits, check_links, safe_extract
 from ..errors import DigestMismatch, NotFound, ProvisioningError, UnsafeArchive, ValidationError
-from ..oci.descriptor import MANIFEST, Descriptor
+from ..oci.descriptor import MANIFEST, Descriptor, InvalidContent
 from ..oci.reference import layout_path
 from ..oci.store import Storage, Target, Verifier
 from ..safefile import read_small_file, write_new_file
+from ..yamlfile import safe_load
 
 if TYPE_CHECKING:
     from .config import RegistrySettings, WorkspaceConfig
@@ -490,6 +491,8 @@ def _layer_of(manifest: bytes, entry: LockedExtension) -> Descriptor:
         layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValidationError(f"{entry.name} {entry.version}: manifest {entry.digest} is not JSON: {exc}") from None
+    except InvalidContent as exc:
+        raise ValidationError(f"{entry.name} {entry.version}: manifest {entry.digest} is malformed: {exc}") from None
     ours = [d for d in layers if d.media_type == LAYER_TYPE] or [
         d for d in layers if d.media_type.endswith(("tar+gzip", "tar.gzip", ".tar"))
     ]
@@ -511,7 +514,7 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
     if not mf.is_file():
         return
     try:
-        doc = yaml.safe_load(mf.read_text(encoding="utf-8")) or {}
+        doc = safe_load(mf.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError):
         return
     if isinstance(doc, dict) and (doc.get("name"), str(doc.get("version"))) != (entry.name, entry.version):

@@ -35,6 +35,7 @@ from ..oci.descriptor import ARTIFACT_TYPE, CONFIG_TYPE, MANIFEST, MANIFEST_TYPE
 from ..oci.reference import InvalidReference, parse_reference, tag_for_version, version_for_tag
 from ..oci.store import fetch_manifest
 from ..versions import Version, is_valid_version, satisfies, sort_versions
+from ..yamlfile import safe_load
 from .catalogs import Catalogs, catalog_policy
 from .config import TYPES, ModuleSpec, RegistrySettings, WorkspaceConfig, display_path
 from .install import BlobCache, GitSource, Stores, extension_in_checkout, tree_digest
@@ -648,7 +649,7 @@ class ExtensionProvider(AbstractProvider):
                 f"{name} --source local --path DIR)"
             )
         try:
-            meta = yaml.safe_load(mf.read_text(encoding="utf-8"))
+            meta = safe_load(mf.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise ValidationError(f"{display_path(mf)}: malformed YAML: {exc}") from None
         cand = self._from_manifest(meta, display_path(mf), name)
