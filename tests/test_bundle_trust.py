@@ -1,0 +1,69 @@
+"""A signed workspace carried through a bundle: online resolve with the signature policy, bundle, install at a
+site with no registry; the same lock, every digest and signature checked; a bundle that lost a signature stops
+the install with nothing installed."""
+
+# ruff: noqa: F811  (pytest fixtures imported from helpers)
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from test_signing import keys  # noqa: F401
+from test_workspace_helpers import home, lock_json, publish_catalog  # noqa: F401
+from test_workspace_trust import resolve, sign_all, workspace
+
+from provisioning.cli import main
+from provisioning.oci.layout import LayoutStorage
+from provisioning.oci.open import open_storage
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"bt-{uuid.uuid4().hex[:10]}"
+
+
+def site(tmp_path: Path, ws: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The workspace at another site: config and lock only, an empty cache."""
+    other = tmp_path / name / "ws"
+    (other / "config").mkdir(parents=True)
+    for f in ("provisioning.yaml", "provisioning.lock"):
+        shutil.copy(ws / "config" / f, other / "config" / f)
+    monkeypatch.setenv("PROVISIONING_HOME", str(tmp_path / name / "home"))
+    return other
+
+
+def test_signed_closure_through_a_bundle_installs_with_the_same_lock_and_signatures_checked(
+    tmp_path: Path, registry, namespace: str, keys, home, capsys, monkeypatch
+) -> None:
+    artifacts = publish_catalog(open_storage(registry.host, tls_enabled=False), namespace=namespace)
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 0, out
+    lock_bytes = (ws / "config" / "provisioning.lock").read_bytes()
+    assert all("signature" in e for e in lock_json(ws)["extensions"].values())
+
+    bundle = tmp_path / "bundle"
+    assert main(["bundle", "create", str(bundle), "--workspace", str(ws)]) == 0
+    assert main(["bundle", "verify", str(bundle), "--key", str(keys["alice"].pub)]) == 0
+
+    # a site with no registry: the bundle is the registry; the online lock installs as it is
+    here = site(tmp_path, ws, "site", monkeypatch)
+    code, out = resolve(here, "--locked", "--registry", str(bundle), capsys=capsys)
+    assert code == 0, out
+    assert (here / "config" / "provisioning.lock").read_bytes() == lock_bytes
+    assert (here / "extensions" / "taskservs" / "kubernetes" / "manifest.yaml").is_file()
+
+    # a bundle that lost cilium's signature on the way: the policy stops the install, nothing is installed
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle, broken)
+    cilium = LayoutStorage(broken).repository(f"{namespace}/cilium")
+    cilium.untag(next(t for t in cilium.tags() if t.endswith(".sig")))
+    there = site(tmp_path, ws, "site2", monkeypatch)
+    code, out = resolve(there, "--locked", "--registry", str(broken), capsys=capsys)
+    assert code == 1, out
+    assert "cilium" in out and "Traceback" not in out
+    assert not (there / "extensions").exists() or not any((there / "extensions").rglob("manifest.yaml"))
