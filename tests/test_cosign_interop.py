@@ -132,3 +132,62 @@ def test_our_copy_carries_cosign_signatures(cli, tmp_path: Path, registry, keys,
     assert code == 0 and "attached (sig)" in out, err
     assert cosign_verify(dst, keys["alice"].pub, tmp_path).returncode == 0
     assert cli("oci", "verify", dst, "--key", str(keys["alice"].pub))[0] == 0
+
+
+def test_we_verify_cosign_3_bundles_and_copies_carry_them(cli, tmp_path: Path, registry, keys) -> None:  # noqa: F811
+    """cosign 3 signs with a Sigstore bundle attached as a referrer (the registry has no referrers API, so the
+    sha256-<hex> index names it); we verify it with the key, refuse it with another, and carry it through copies."""
+    cosign3 = require("cosign3")
+    ref = published(tmp_path, cli, registry.host, namespace=_ns())
+    run(
+        cosign3,
+        "sign",
+        "--key",
+        str(keys["alice"].key),
+        "--use-signing-config=false",
+        "--tlog-upload=false",
+        ref,
+        cwd=tmp_path,
+    )
+    code, out, err = cli("oci", "verify", ref, "--key", str(keys["alice"].pub), "--output", "json")
+    assert code == 0, err
+    assert [c["kind"] for c in json.loads(out)["signatures"] if c["verified"]] == ["sigstore-bundle"]
+    code, _, err = cli("oci", "verify", ref, "--key", str(keys["mallory"].pub))
+    assert code == 1 and "does not verify with" in err
+
+    mirror = tmp_path / "mirror"
+    code, out, err = cli("oci", "copy", ref, str(mirror), "--output", "json")
+    assert code == 0 and [a["kind"] for a in json.loads(out)["attached"]] == ["referrer"], err
+    layout_ref = f"oci-layout:{mirror}/{ref.split('/', 1)[1]}"
+    assert cli("oci", "verify", layout_ref, "--key", str(keys["alice"].pub))[0] == 0
+    dst = f"{registry.host}/{_ns()}/redis:1.0.0"
+    assert cli("oci", "copy", layout_ref, dst)[0] == 0
+    assert cli("oci", "verify", dst, "--key", str(keys["alice"].pub))[0] == 0
+    proc = run(
+        cosign3, "verify", "--key", str(keys["alice"].pub), "--insecure-ignore-tlog=true", dst, cwd=tmp_path, ok=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_copy_onto_a_destination_with_its_own_signatures_keeps_both(cli, tmp_path: Path, registry, keys) -> None:  # noqa: F811
+    store = tmp_path / "store"
+    ref = published(tmp_path, cli, str(store))
+    assert cli("oci", "sign", ref, "--key", str(keys["alice"].key))[0] == 0
+    dst = f"{registry.host}/{_ns()}/redis:1.0.0"
+    src = f"oci-layout:{store}/provisioning-extensions/redis:1.0.0"
+    cosign = require("cosign")
+    code, _, err = cli("oci", "copy", src, dst)
+    assert code == 0, err
+    # the destination gets a signature of its own (cosign's), then the source is copied again
+    run(cosign, "sign", "--key", str(keys["mallory"].key), "--tlog-upload=false", dst, cwd=tmp_path)
+    assert cli("oci", "sign", ref, "--key", str(keys["mallory"].key))[0] == 0  # the source's .sig changes too
+    code, _, err = cli("oci", "copy", src, dst)
+    assert code == 0, err
+    code, out, _ = cli(
+        "oci", "verify", dst, "--key", str(keys["alice"].pub), "--key", str(keys["mallory"].pub), "--output", "json"
+    )
+    verified = [c["key"] for c in json.loads(out)["signatures"] if c["verified"]]
+    assert code == 0 and sorted(set(verified)) == sorted({str(keys["alice"].pub), str(keys["mallory"].pub)})
+    assert len(verified) == 3  # alice's, cosign's mallory signature, and ours by mallory: none lost, none twice
+    for pub in (keys["alice"].pub, keys["mallory"].pub):
+        assert cosign_verify(dst, pub, tmp_path).returncode == 0

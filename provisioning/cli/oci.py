@@ -937,8 +937,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 def _copy_attached(src: Any, dst: Any, desc: Descriptor, concurrency: int) -> list[dict[str, Any]]:
     """Carry the signatures, attestations and referrers of the copied manifest along (what they are)."""
     from ..oci.attached import copy_attached
+    from ..signing.merge import merge_signatures
 
-    items = copy_attached(src, dst, desc, concurrency=concurrency)
+    items = copy_attached(src, dst, desc, concurrency=concurrency, merge=merge_signatures)
     return [{"kind": a.kind, "digest": a.descriptor.digest, "tag": a.tag} for a in items]
 
 

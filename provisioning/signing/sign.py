@@ -68,10 +68,19 @@ def sign_artifact(
     signature = base64.b64encode(key.sign(payload)).decode()
     layer = Descriptor.of(SIMPLESIGNING_TYPE, payload, annotations={SIGNATURE_ANNOTATION: signature})
     sig.layers = [*sig.layers, layer]
+    manifest = store_signatures(target, sig, {layer.digest: payload})
+    return Signed(subject.digest, "signed", manifest, layer.digest, sig.tag)
+
+
+def store_signatures(target: Target, sig: SignatureManifest, payloads: dict[str, bytes]) -> Descriptor:
+    """Push ``sig`` (its new payload blobs, config, then the manifest and its tag in one step where the store
+    can); the tag moves last, so a refusal leaves the earlier signatures exactly as they were."""
     manifest, data, config, config_bytes = sig.build()
     where = f"{getattr(target, 'name', target)}:{sig.tag}"
     try:
-        target.push(layer, [payload])
+        for layer in sig.layers:
+            if layer.digest in payloads:
+                target.push(layer, [payloads[layer.digest]])
         target.push(config, [config_bytes])
         push_reference = getattr(target, "push_reference", None)
         if push_reference is not None:
@@ -86,4 +95,4 @@ def sign_artifact(
         ) from e
     except OSError as e:
         raise SigningError(f"{where}: writing the signature failed ({e}); the artifact is not signed") from e
-    return Signed(subject.digest, "signed", manifest, layer.digest, sig.tag)
+    return manifest
