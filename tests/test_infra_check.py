@@ -151,6 +151,8 @@ def test_unknown_taskserv_and_unknown_infra(ws: Path, tmp_path: Path, capsys: py
     assert main(["taskserv", "create", "rediss", "--infra", "test-env", "--check", "-w", str(ws)]) == 1
     err = capsys.readouterr().err
     assert "unknown taskserv rediss" in err and "did you mean redis" in err
+    assert main(["taskserv", "create", "../../escape", "--infra", "test-env", "--check", "-w", str(ws)]) == 1
+    assert "'../../escape' is not an extension name" in capsys.readouterr().err
     assert main(["taskserv", "create", "redis", "--infra", "prod", "--check", "-w", str(ws)]) == 1
     err = capsys.readouterr().err
     assert "no infra prod" in err and "infra/prod/settings.yaml does not exist" in err and "test-env" in err

@@ -51,9 +51,13 @@ def _add_global_flags(parser: argparse.ArgumentParser) -> None:
     The copies default to SUPPRESS, so a flag given before the subcommand is not reset by it.
     """
     for sub in _leaf_parsers(parser):
+        taken = sub._option_string_actions  # a command's own -v (if one ever has it) wins
         g = sub.add_argument_group("global")
-        g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log requests")
+        if "--debug" not in taken:
+            g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        flags = [f for f in ("-v", "--verbose") if f not in taken]
+        if flags:
+            g.add_argument(*flags, dest="verbose", action="store_true", default=argparse.SUPPRESS, help="log requests")
 
 
 _RST_LITERAL = re.compile(r"``([^`]+)``")

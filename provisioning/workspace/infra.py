@@ -304,7 +304,7 @@ def _explain(diagnostics: list[KclDiagnostic], items: list[_Item], infra: Infra,
     return "\n".join(messages) + f"\nfix {display_path(infra.file)} (nothing was written)"
 
 
-def _schema_of(ext_dir: Path, type_: str, name: str) -> str:
+def schema_of(ext_dir: Path, type_: str, name: str) -> str:
     schemas = main_schemas(ext_dir)
     base = _BASES[type_]
     if base not in schemas:
@@ -324,16 +324,16 @@ def check_values(infra: Infra, ext_dir: Path, type_: str, name: str) -> dict[str
     if type_ not in TYPES:
         raise ValidationError(f"unknown extension type {type_!r}: expected one of {', '.join(TYPES)}")
     plural = f"{type_}s"
-    items = [_Item("item_values", _schema_of(ext_dir, type_, name), infra.values(type_, name), [plural, name], "")]
-    items[0].label = f"{plural}.{name}"
+    values = infra.values(type_, name)
+    items = [_Item("item_values", schema_of(ext_dir, type_, name), values, [plural, name], f"{plural}.{name}")]
     servers = infra.servers
     mine: list[int] = []
     if type_ == "provider":
         schemas = main_schemas(ext_dir)
         defaults_doc = dict((infra.doc.get("defaults") or {}).get(name) or {})
         if "ServerDefaults" in schemas:
-            items.append(_Item("item_defaults", schemas["ServerDefaults"], defaults_doc, ["defaults", name], ""))
-            items[-1].label = f"defaults.{name}"
+            at = ["defaults", name]
+            items.append(_Item("item_defaults", schemas["ServerDefaults"], defaults_doc, at, f"defaults.{name}"))
         if "Server" in schemas:
             for i, server in enumerate(servers):
                 if str(server.get("provider") or infra.provider) == name:

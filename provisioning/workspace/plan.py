@@ -21,12 +21,13 @@ from typing import Any
 from ..checks import strip_ansi
 from ..errors import ProvisioningError, ValidationError
 from .config import PLURALS, display_path
-from .infra import Infra, check_values, find_extension, find_workspace, load_infra
+from .infra import Infra, check_values, find_extension, find_workspace, load_infra, schema_of
 
 CHECK_DIR = ".check"
 WORK_DIR = ".work"
 NU_TIMEOUT = 300
 _STEP = "would run: "
+_EXT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _FLAG = re.compile(r"(?:^|[\s,])--([a-z0-9][a-z0-9-]*)(?:\s*\(-\w\))?\s*(?::\s*([a-z]+))?")
 
 
@@ -252,6 +253,8 @@ def create(
     from ..extension import load_extension
 
     type_ = PLURALS.get(type_, type_)
+    if not _EXT_NAME.match(name):
+        raise ValidationError(f"{name!r} is not an extension name: lowercase letters, digits and '-' (nginx-ingress)")
     root = find_workspace(workspace, infra_name)
     infra = load_infra(root, infra_name)
     ext_dir = find_extension(root, type_, name, source=source, path=path)
@@ -277,8 +280,6 @@ def create(
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    from .infra import _schema_of
-
     plan = Plan(
         type=type_,
         name=name,
@@ -287,7 +288,7 @@ def create(
         workspace=root,
         infra=infra.name,
         provider=infra.provider,
-        schema=_schema_of(ext_dir, type_, name),
+        schema=schema_of(ext_dir, type_, name),
         values=values,
         rendered=[os.path.relpath(final / rel, root) for rel in files],
         check=check,
