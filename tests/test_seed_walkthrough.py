@@ -118,7 +118,7 @@ def test_the_seed_walkthrough_runs_as_written(registry: str, capsys: pytest.Capt
 
     # 3. Package Extension
     run(capsys, "oci package validate ./extensions/taskservs/redis", "valid: taskserv redis 1.0.0")
-    run(capsys, "oci package ./extensions/taskservs/redis", "Output: redis-1.0.0.tar.gz")
+    run(capsys, "oci package ./extensions/taskservs/redis", "redis-1.0.0.tar.gz")  # seed: Output: redis-1.0.0.tar.gz
     assert (project / "redis-1.0.0.tar.gz").is_file()
 
     # 4. Publish Extension
