@@ -212,7 +212,7 @@ class CountingStorage:
         return _CountingTarget(self.inner.repository(name), self.counts)
 
     def catalog(self) -> list[str]:
-        self.counts["catalog"] += 1
+        self.counts["listing"] += 1
         return self.inner.catalog()
 
 
@@ -247,7 +247,9 @@ def http_counter() -> Iterator[Counter]:
     def send(self, request, **kw):  # type: ignore[no-untyped-def]
         path = request.path_url
         kind = (
-            "tag lists"
+            "catalog"
+            if "/provisioning-catalog/" in path
+            else "tag lists"
             if "/tags/list" in path
             else "manifests"
             if "/manifests/" in path
@@ -298,11 +300,84 @@ class Run:
 
     @property
     def requests(self) -> int:
-        return sum(v for k, v in self.counts.items() if k != "catalog")
+        return sum(self.counts.values())
 
     @property
     def minimum(self) -> int:
         return self.names + 2 * self.chosen
+
+
+@contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def closure_roots(exts: list[Ext], count: int) -> list[Ext]:
+    """The first ``count`` clusters: a workspace whose resolved closure is a fraction of the universe."""
+    return [e for e in exts if e.type == "cluster"][:count]
+
+
+def write_catalog_for(registry: str) -> tuple[float, int]:
+    """What ``doit publish`` leaves behind: the namespace's catalog (here rebuilt from the registry)."""
+    from provisioning.catalog import read_catalog, rebuild_catalog, write_catalog
+    from provisioning.oci.open import open_storage
+
+    storage = open_storage(registry, tls_enabled=False)
+    t0 = time.perf_counter()
+    old = read_catalog(storage, NAMESPACE)
+    catalog = rebuild_catalog(storage, NAMESPACE, previous=old.catalog if old else None, workers=16)
+    if old is None or not old.catalog.same_content(catalog):
+        write_catalog(storage, NAMESPACE, catalog)
+    return time.perf_counter() - t0, len(catalog.to_bytes())
+
+
+def bench_paths(registry: str, universe: list[Ext], roots: list[Ext], work: Path, label: str) -> list[Run]:
+    """Today's serial tag-list path, the concurrent one, and the catalog, on one workspace, in one run."""
+    from provisioning.workspace import check_updates
+
+    runs: list[Run] = []
+
+    def one(kind: str, ws_name: str, home: str, *, fresh: bool, **env: str | None) -> Any:
+        os.environ["PROVISIONING_HOME"] = str(work / home)
+        if fresh:
+            shutil.rmtree(work / home, ignore_errors=True)
+        shutil.rmtree(work / f"{label}-{ws_name}", ignore_errors=True)
+        ws = workspace(work / f"{label}-{ws_name}", registry, roots)
+        with environment(**env), http_counter() as counts:
+            seconds, outcome = timed_resolve(ws, None)
+        runs.append(Run(label, kind, seconds, counts, len(outcome.lock.extensions), len(outcome.lock.extensions)))
+        return ws
+
+    def updates(kind: str, ws: Path, home: str, **env: str | None) -> None:
+        os.environ["PROVISIONING_HOME"] = str(work / home)
+        with environment(**env), http_counter() as counts:
+            t0 = time.perf_counter()
+            rows = check_updates(ws)
+            seconds = time.perf_counter() - t0
+        runs.append(Run(label, kind, seconds, counts, 0, len(rows)))
+
+    off = {"PROVISIONING_CATALOG": "off"}
+    serial = one("tags, serial", "serial", "home-serial", fresh=True, PROVISIONING_RESOLVE_WORKERS="1", **off)
+    updates("updates, serial", serial, "home-serial", PROVISIONING_RESOLVE_WORKERS="1", **off)
+    conc = one("tags, pool", "pool", "home-pool", fresh=True, PROVISIONING_RESOLVE_WORKERS=None, **off)
+    updates("updates, pool", conc, "home-pool", **off)
+    cat = one("catalog, cold", "cat-a", "home-cat", fresh=True, PROVISIONING_CATALOG="auto")
+    one("catalog, same", "cat-b", "home-cat", fresh=False, PROVISIONING_CATALOG="auto")
+    updates("updates, catalog", cat, "home-cat", PROVISIONING_CATALOG="auto")
+    return runs
 
 
 def timed_resolve(ws: Path, wrap: Callable[[Any], Any] | None) -> tuple[float, Any]:
@@ -338,18 +413,27 @@ def bench_store(label: str, registry: str, exts: list[Ext], work: Path, http: bo
 
 
 def report(runs: list[Run]) -> None:
-    head = f"{'store':<10}{'run':<8}{'time':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}{'other':>7}"
-    head += f"{'requests':>10}{'minimum':>9}"
+    head = f"{'store':<10}{'run':<18}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
+    head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}"
     print(head)
     print("-" * len(head))
+    serial: dict[str, Run] = {}
     for r in runs:
+        if r.kind in ("tags, serial", "updates, serial"):
+            serial[r.store + r.kind.split(",")[0]] = r
+        base = serial.get(r.store + r.kind.split(",")[0])
+        ratio = f"{r.seconds / base.seconds * 100:>9.1f}%" if base and base is not r and base.seconds else ""
+        minimum = r.minimum if not r.kind.startswith("updates") else r.names
         print(
-            f"{r.store:<10}{r.kind:<8}{r.seconds:>8.2f}s{r.counts['tag lists']:>11}{r.counts['manifests']:>11}"
-            f"{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{r.minimum:>9}"
+            f"{r.store:<10}{r.kind:<18}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
+            f"{r.counts['manifests']:>11}{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{minimum:>9}"
+            f"{ratio:>11}"
         )
     print(
-        "\nminimum = one tag list per name + one manifest and one config per version chosen; "
-        "warm runs read configs from the shared cache, locked runs read nothing."
+        "\nminimum (tag-list path) = one tag list per name + one manifest and one config per version chosen;\n"
+        "check-updates: one tag list per locked name. 'vs serial' = time as a share of the serial path's time\n"
+        "in this run. warm runs read configs from the shared cache, locked runs read nothing; 'catalog, same'\n"
+        "is another workspace on the same machine after the catalog was read once (one HEAD)."
     )
 
 
@@ -359,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--versions", type=int, default=4)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--registry", action="store_true", help="also run against a loopback docker-registry")
+    ap.add_argument(
+        "--roots",
+        type=int,
+        default=15,
+        metavar="K",
+        help="the registry comparison's workspace lists the first K clusters (15 of 1,000: a closure of 232)",
+    )
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp folder, removed)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = ap.parse_args(argv)
@@ -394,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
                 publish(open_storage(server.host, tls_enabled=False), exts, workers=8)
                 print(f"registry {server.host}: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
             runs += bench_store("registry", server.host, exts, work, http=True)
+            seconds, size = write_catalog_for(server.host)
+            print(f"catalog: rebuilt from the registry and written in {seconds:.1f}s ({size // 1024} KiB)")
+            runs += bench_paths(server.host, exts, closure_roots(exts, args.roots), work, "closure")
+            runs += bench_paths(server.host, exts, exts, work, "all")
         print()
         report(runs)
         if args.json:

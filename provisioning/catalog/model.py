@@ -71,7 +71,10 @@ class ExtensionEntry:
     versions: dict[str, VersionEntry] = field(default_factory=dict)
 
     def newest_first(self) -> list[str]:
-        return sort_versions(list(self.versions), reverse=True)
+        key = tuple(self.versions)
+        if getattr(self, "_sorted_for", None) != key:  # resolvers ask this for every requirement: sort once
+            self._sorted_for, self._sorted = key, sort_versions(list(self.versions), reverse=True)
+        return list(self._sorted)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,77 @@ class ExtensionEntry:
             "tags": list(self.keywords),
             "versions": {v: self.versions[v].to_dict() for v in sort_versions(list(self.versions))},
         }
+
+
+class _Extensions(dict):
+    """Extensions by name, each checked the first time it is looked up.
+
+    A resolve needs a few hundred of a thousand extensions; checking only those keeps a cold
+    resolve's cost in the part it uses. Iterating (listing, merging, writing) checks everything.
+    """
+
+    def __init__(self, raw: dict[str, Any], where: str) -> None:
+        super().__init__()
+        self._raw, self._where = dict(raw), where
+
+    def _load(self, name: str) -> None:
+        raw = self._raw.pop(name)
+        super().__setitem__(name, _extension(name, raw, f"{self._where}: extensions.{name}"))
+
+    def _load_all(self) -> None:
+        for name in list(self._raw):
+            self._load(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw or super().__contains__(name)
+
+    def __getitem__(self, name: str) -> ExtensionEntry:
+        if name in self._raw:
+            self._load(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name in self._raw:
+            self._load(name)
+        return super().setdefault(name, default)
+
+    def __setitem__(self, name: str, value: ExtensionEntry) -> None:
+        self._raw.pop(name, None)
+        super().__setitem__(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        if name in self._raw:
+            del self._raw[name]
+        else:
+            super().__delitem__(name)
+
+    def __len__(self) -> int:
+        return len(self._raw) + super().__len__()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._load_all()
+        return super().__iter__()
+
+    def keys(self):  # type: ignore[no-untyped-def]
+        self._load_all()
+        return super().keys()
+
+    def items(self):  # type: ignore[no-untyped-def]
+        self._load_all()
+        return super().items()
+
+    def values(self):  # type: ignore[no-untyped-def]
+        self._load_all()
+        return super().values()
+
+    def __eq__(self, other: object) -> bool:
+        self._load_all()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -122,8 +196,11 @@ class Catalog:
                 self.add(name, entry, type_=ext.type, description=ext.description, keywords=ext.keywords)
 
     @classmethod
-    def parse(cls, data: bytes, where: str) -> Catalog:
-        """A catalog from untrusted bytes; ``CatalogError`` naming the first bad part."""
+    def parse(cls, data: bytes, where: str, *, lazy: bool = False) -> Catalog:
+        """A catalog from untrusted bytes; ``CatalogError`` naming the first bad part.
+
+        ``lazy`` checks each extension when it is first looked up (the error comes then).
+        """
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -144,33 +221,35 @@ class Catalog:
         exts = doc.get("extensions")
         if not isinstance(exts, dict):
             raise CatalogError(f"{where}: 'extensions' is not an object")
+        total = sum(
+            len(x["versions"]) for x in exts.values() if isinstance(x, dict) and isinstance(x.get("versions"), dict)
+        )
+        if total > MAX_ENTRIES:
+            raise CatalogError(f"{where}: more than {MAX_ENTRIES} versions; refused")
         cat = cls(namespace, gen)
-        count = 0
-        for name, raw in exts.items():
-            at = f"{where}: extensions.{name}"
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise CatalogError(f"{at}: not a valid extension name")
-            if not isinstance(raw, dict):
-                raise CatalogError(f"{at}: not an object")
-            type_ = raw.get("type")
-            if type_ not in TYPES:
-                raise CatalogError(f"{at}: type {type_!r} is not one of {', '.join(TYPES)}")
-            versions = raw.get("versions")
-            if not isinstance(versions, dict):
-                raise CatalogError(f"{at}: 'versions' is not an object")
-            ext = ExtensionEntry(
-                name,
-                type_,
-                _text(raw.get("description"), f"{at}.description"),
-                tuple(_strings(raw.get("tags"), f"{at}.tags")),
-            )
-            for version, v in versions.items():
-                count += 1
-                if count > MAX_ENTRIES:
-                    raise CatalogError(f"{where}: more than {MAX_ENTRIES} versions; refused")
-                ext.versions[version] = _version_entry(version, v, f"{at}.versions.{version}")
-            cat.extensions[name] = ext
+        cat.extensions = _Extensions(exts, where)
+        if not lazy:
+            cat.extensions = dict(cat.extensions.items())
         return cat
+
+
+def _extension(name: Any, raw: Any, at: str) -> ExtensionEntry:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CatalogError(f"{at}: not a valid extension name")
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{at}: not an object")
+    type_ = raw.get("type")
+    if type_ not in TYPES:
+        raise CatalogError(f"{at}: type {type_!r} is not one of {', '.join(TYPES)}")
+    versions = raw.get("versions")
+    if not isinstance(versions, dict):
+        raise CatalogError(f"{at}: 'versions' is not an object")
+    ext = ExtensionEntry(
+        name, type_, _text(raw.get("description"), f"{at}.description"), tuple(_strings(raw.get("tags"), f"{at}.tags"))
+    )
+    for version, v in versions.items():
+        ext.versions[version] = _version_entry(version, v, f"{at}.versions.{version}")
+    return ext
 
 
 def _text(value: Any, where: str) -> str:

@@ -163,6 +163,7 @@ def read_catalog(
     cache: BytesCache | None = None,
     known_digest: str | None = None,
     verify: Verifier | None = None,
+    lazy: bool = False,
 ) -> LoadedCatalog | None:
     """The namespace's catalog, or None when there is none; CatalogError when it cannot be trusted.
 
@@ -200,7 +201,7 @@ def read_catalog(
             cache.store_bytes(layer, data)
     if verify is not None:
         verify(target, desc)
-    catalog = Catalog.parse(data, where)
+    catalog = Catalog.parse(data, where, lazy=lazy)
     return LoadedCatalog(catalog, desc.digest, where, requests)
 
 

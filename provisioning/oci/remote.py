@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import os
 import random
 import re
 import tempfile
@@ -275,6 +276,17 @@ class RemoteStorage:
             log.warning("TLS certificate verification is disabled for %s (--insecure)", host)
         self._own_session = session is None
         self.session = session or self._new_session()
+        if self._own_session:
+            # requests reads proxy and CA-bundle variables (and ~/.netrc) again on every request: a scan
+            # of the environment and a file lookup each time, measurable in a resolve of hundreds of
+            # requests. This storage talks to one host, so read them once, here.
+            self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and self._verify is True:
+                self._verify = bundle
+            if bundle and self._verify_elsewhere is True:
+                self._verify_elsewhere = bundle
+            self.session.trust_env = False
         connect, first_byte = timeout if timeout is not None else (None, None)
         self.limits = limits or Limits.from_env(connect=connect, first_byte=first_byte, max_retry_after=max_retry_after)
         self.timeout = self.limits.timeout

@@ -269,6 +269,15 @@ def check_updates(
     cache = cache or BlobCache()
     lock, _ = current_graph(config, stores=stores, cache=cache)
     provider = ExtensionProvider(config, stores=stores, cache=cache)
+    oci = [e for e in lock.extensions.values() if e.source == "oci"]
+    if len(oci) > 1 and provider.catalogs.get(oci[0].settings(config)) is None:
+        # no catalog: read the tag lists a bounded pool at a time, not one after another
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .resolver import resolve_workers
+
+        with ThreadPoolExecutor(max_workers=resolve_workers()) as pool:
+            list(pool.map(lambda e: provider.versions(e.name, e.settings(config)), oci))
     rows = []
     for name in sorted(lock.extensions):
         e = lock.extensions[name]

@@ -20,7 +20,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..catalog import Catalog, CatalogError, check_generation, read_catalog, remember, remembered
+from ..catalog import Catalog, CatalogError, ExtensionEntry, check_generation, read_catalog, remember, remembered
 from ..catalog.registry import Verifier
 from ..errors import ProvisioningError, ValidationError
 
@@ -87,7 +87,7 @@ class Catalogs:
         try:
             storage = self.stores.storage(settings)
             loaded = read_catalog(
-                storage, namespace, cache=self.cache, known_digest=seen.get("digest"), verify=self.verify
+                storage, namespace, cache=self.cache, known_digest=seen.get("digest"), verify=self.verify, lazy=True
             )
             if loaded is not None:
                 self.requests += loaded.requests
@@ -116,6 +116,21 @@ class Catalogs:
             return None
         remember(registry, namespace, loaded)
         return loaded.catalog
+
+    def extension(self, settings: RegistrySettings, name: str) -> ExtensionEntry | None:
+        """What the catalog says about ``name`` (None: no catalog, or it does not list it, or it is broken)."""
+        catalog = self.get(settings)
+        if catalog is None or name not in catalog.extensions:
+            return None
+        try:
+            return catalog.extensions[name]
+        except CatalogError as exc:  # checked on first look-up: stop trusting the whole document
+            if self.policy == "require":
+                raise
+            self._warn(f"{exc}; resolving from tag lists instead")
+            with self._mutex:
+                self._loaded[(settings.registry, settings.namespace)] = None
+            return None
 
     def note_used(self, settings: RegistrySettings) -> None:
         self.used.add((settings.registry, settings.namespace))

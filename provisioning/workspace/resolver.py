@@ -19,6 +19,7 @@ import difflib
 import graphlib
 import json
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -216,6 +217,9 @@ class ExtensionProvider(AbstractProvider):
         self._mutex = threading.Lock()
         self._inflight: dict[Any, Future[Any]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._submitted: set[tuple[str, tuple[str, ...]]] = set()
+        self._spread: set[str] = set()  # names whose prefetch a fetched candidate started
+        self._known_reqs: Mapping[str, list[Requirement]] = {}  # the greedy pass's requirements so far
         self._deps: dict[int, list[Requirement]] = {}
         self.warnings: list[str] = []
         self.catalogs = catalogs or Catalogs(stores, cache, policy=catalog_policy(config), warn=self._warn)
@@ -304,28 +308,47 @@ class ExtensionProvider(AbstractProvider):
     def prefetch(self, name: str, reqs: list[Requirement]) -> None:
         """Read ``name``'s tags and likely best candidate in the background (remote registries only).
 
-        It asks exactly what the resolver will ask next, so it adds no requests, only overlap:
-        a loopback round trip costs milliseconds, and a thousand of them in a row add up.
+        It asks what the resolver will ask next, so it adds (almost) no requests, only overlap: a
+        loopback round trip costs milliseconds, and a thousand of them in a row add up. A fetched
+        candidate's dependencies are prefetched in turn, so the pool works down the graph ahead of
+        the resolver instead of one level behind it (a best candidate that a later requirement
+        rules out costs its dependencies' reads once, which the resolver would mostly read anyway).
         """
         if self.prefetch_workers <= 1:
             return
         kind, settings, _ = self.source_of(name)
         if kind != "oci" or settings is None or settings.is_path:
             return
-        catalog = self.catalogs.get(settings)
-        if catalog is not None and name in catalog.extensions:
+        if self.catalogs.extension(settings, name) is not None:
             return  # answered from memory: nothing to overlap
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="prefetch")
         snapshot = list(reqs)
+        key = (name, tuple(sorted(r.text for r in snapshot)))
+        with self._mutex:
+            if key in self._submitted:
+                return
+            self._submitted.add(key)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.prefetch_workers, thread_name_prefix="prefetch")
+            pool = self._pool
 
         def job() -> None:
             try:
-                next(self._matches(name, snapshot, set()), None)
+                cand = next(self._matches(name, snapshot, set()), None)
             except Exception as exc:  # the resolver meets the same error itself if it matters
                 log.debug("prefetch of %s failed: %s", name, exc)
+                return
+            for dep in self.get_dependencies(cand) if cand is not None else ():
+                with self._mutex:
+                    if dep.name in self._spread:
+                        continue
+                    self._spread.add(dep.name)
+                    known = list(self._known_reqs.get(dep.name, ()))  # what the config and pins already ask
+                self.prefetch(dep.name, [*known, dep])
 
-        self._pool.submit(job)
+        try:
+            pool.submit(job)
+        except RuntimeError:  # the resolver finished and closed the pool meanwhile
+            pass
 
     def close(self) -> None:
         if self._pool is not None:
@@ -344,6 +367,7 @@ class ExtensionProvider(AbstractProvider):
         reqs: dict[str, list[Requirement]] = {}
         for r in roots:
             reqs.setdefault(r.name, []).append(r)
+        self._known_reqs = reqs
         pins: dict[str, Candidate] = {}
         queue = deque(dict.fromkeys(r.name for r in roots))
         for name in queue:
@@ -357,6 +381,9 @@ class ExtensionProvider(AbstractProvider):
                 return None
             for cand in self._matches(name, reqs[name], set()):
                 deps = self.get_dependencies(cand)
+                for d in deps:  # the checks below read each dependency: read them side by side
+                    if d.name not in pins:
+                        self.prefetch(d.name, [*reqs.get(d.name, ()), d])
                 ok = True
                 for d in deps:
                     pinned = pins.get(d.name)
@@ -493,9 +520,9 @@ class ExtensionProvider(AbstractProvider):
         The namespace's catalog answers when it lists ``name``; a name it does not list costs a
         tag list (published after the catalog was written, or never published).
         """
-        catalog = self.catalogs.get(settings)
-        if catalog is not None and name in catalog.extensions:
-            return catalog.extensions[name].newest_first()
+        listed = self.catalogs.extension(settings, name)
+        if listed is not None:
+            return listed.newest_first()
 
         def read() -> list[str]:
             target = self.stores.target(settings, name)  # a store that cannot be opened is an error
@@ -553,8 +580,7 @@ class ExtensionProvider(AbstractProvider):
         self, name: str, settings: RegistrySettings, tag: str | None, digest: str | None
     ) -> Candidate | None:
         """The candidate as the namespace's catalog describes it (no request), or None when it does not."""
-        catalog = self.catalogs.get(settings)
-        ext = catalog.extensions.get(name) if catalog is not None else None
+        ext = self.catalogs.extension(settings, name)
         if ext is None:
             return None
         if digest:
@@ -737,6 +763,20 @@ def install_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
     return order
 
 
+def resolve_workers() -> int:
+    """Requests in flight while reading tag lists (``PROVISIONING_RESOLVE_WORKERS``; 1: one at a time).
+
+    A rate-limited registry (GHCR counts each tag list) may want fewer; a loopback one is
+    latency-bound and gains from more.
+    """
+    text = os.environ.get("PROVISIONING_RESOLVE_WORKERS", "")
+    if not text:
+        return 16
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise ValidationError(f"PROVISIONING_RESOLVE_WORKERS={text!r}: give a number from 1 to 64")
+    return int(text)
+
+
 def resolve(
     config: WorkspaceConfig,
     *,
@@ -744,7 +784,7 @@ def resolve(
     cache: BlobCache | None = None,
     preferred: Mapping[str, str] | None = None,
     catalogs: Catalogs | None = None,
-    workers: int = 16,
+    workers: int | None = None,
 ) -> Resolution:
     """Resolve every module of the config, recursively; raise a ResolutionError a person can act on.
 
@@ -754,7 +794,12 @@ def resolve(
     stores = stores or Stores()
     cache = cache or BlobCache()
     provider = ExtensionProvider(
-        config, stores=stores, cache=cache, preferred=preferred, catalogs=catalogs, prefetch_workers=workers
+        config,
+        stores=stores,
+        cache=cache,
+        preferred=preferred,
+        catalogs=catalogs,
+        prefetch_workers=workers if workers is not None else resolve_workers(),
     )
     reqs = root_requirements(config)
     try:
