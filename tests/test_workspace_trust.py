@@ -175,3 +175,34 @@ def test_what_cosign_signed_is_trusted(tmp_path, registry, namespace, artifacts,
     code, out = resolve(ws, "--no-install", capsys=capsys)
     assert code == 0, out
     assert all(e["signature"]["kind"] == "simple-signing" for e in lock_json(ws)["extensions"].values())
+
+
+def test_the_core_is_verified_too(tmp_path, registry, namespace, artifacts, keys, home, capsys) -> None:
+    from test_workspace_helpers import PROJECT_ROOT
+
+    from provisioning import __version__
+    from provisioning.package import build_core_artifact
+    from provisioning.publish import publish
+
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    storage = open_storage(registry.host, tls_enabled=False)
+    core_ns = f"{namespace}-core"
+    core = build_core_artifact(PROJECT_ROOT, __version__, use_git=False)
+    result = publish(core, storage, core_ns, tag=f"v{__version__}")
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    doc = yaml.safe_load((ws / "config" / "provisioning.yaml").read_text())
+    doc["dependencies"]["core"] = {
+        "version": __version__,
+        "source": f"oci://{registry.host}/{core_ns}/provisioning-core:v{__version__}",
+    }
+    (ws / "config" / "provisioning.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 1 and "refused the core" in out and "not signed" in out, out
+    assert not (ws / "extensions").exists()
+
+    key = load_private_key(keys["alice"].key, PASSWORD.encode())
+    target = storage.repository(f"{core_ns}/provisioning-core")
+    sign_artifact(target, target.resolve(f"v{__version__}"), key, f"{registry.host}/{core_ns}/provisioning-core")
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 0, out
+    assert result.digest

@@ -155,6 +155,10 @@ def resolve_workspace(
         new_lock = lock
     else:
         core_warning = check_core(config, stores)  # the seed's step 2: the core exists and fits
+        if config.verify is not None:
+            from .trust import verify_core
+
+            core_warning = verify_core(config, stores) or core_warning
         resolution = resolve(config, stores=stores, cache=cache, preferred=_preferred(lock, update))
         if core_warning:
             resolution.warnings.append(core_warning)

@@ -165,3 +165,25 @@ def verify_lock(
     if changed:
         lock = dataclasses.replace(lock, extensions={**lock.extensions, **changed})
     return lock, warnings, verified
+
+
+def verify_core(config: WorkspaceConfig, stores: Stores) -> str | None:
+    """The core named by ``dependencies.core.source`` (an OCI reference), checked like any artifact when the
+    workspace resolves; a warning when the policy does not require signatures, an error when it does."""
+    from ..oci.reference import parse_reference
+    from .core import core_settings
+
+    policy, source = config.verify, config.core_source
+    if policy is None or not source or not source.startswith("oci://"):
+        return None
+    ref = parse_reference(source, registry=config.registry.registry, namespace="")
+    target = stores.storage(core_settings(config, ref.registry)).repository(ref.repository)
+    desc = target.resolve(ref.digest or ref.tag or "")
+    result = verify_artifact(target, desc, load_keys(policy), reference=source)
+    if result.ok:
+        return None
+    if policy.require:
+        raise ValidationError(
+            f"the signature policy ({policy.location}) refused the core; nothing was installed: {result.reason()}"
+        )
+    return f"signature not verified (require: false): {result.reason()}"
