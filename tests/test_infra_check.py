@@ -123,6 +123,17 @@ def test_bad_values_name_file_line_and_field_and_write_nothing(
     assert snapshot(ws) == before and not (ws / "infra" / "bad" / ".check").exists()
 
 
+def test_a_nested_value_of_the_wrong_type_is_named_to_its_field(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_infra(
+        ws,
+        "provider: local\ntaskservs:\n  etcd:\n    member_name: a\n    members:\n"
+        '      - {name: a, ip: "10.0.0.1"}\n      - name: b\n        ip: 5\n',
+    )
+    assert create(ws, "etcd", PROJECT / "extensions" / "taskservs" / "etcd", "bad") == 1
+    err = capsys.readouterr().err
+    assert "infra/bad/settings.yaml:8: taskservs.etcd.members[1].ip: expected str, got int(5) (etcd/kcl/etcd.k:" in err
+
+
 def test_infra_shape_errors_say_what_belongs_there(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_infra(ws, "provider: local\nservers: dev-01\ntaskservs:\n  redis: 6380\n")
     ext = PROJECT / "extensions" / "taskservs" / "redis"

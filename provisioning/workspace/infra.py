@@ -23,6 +23,7 @@ from typing import Any
 from .. import yamlfile
 from ..checks import KclDiagnostic, kcl_api, kcl_external_pkgs, kcl_sources, parse_kcl_diagnostics
 from ..errors import NotFound, ValidationError
+from ..yamlfile import field_path
 from .config import CONFIG_RELPATH, PLURALS, TYPES, display_path, load_yaml
 
 INFRA_DIR = "infra"
@@ -31,6 +32,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # the base schema an extension's main schema extends, per type
 _BASES = {"taskserv": "TaskServ", "cluster": "Cluster", "provider": "ProviderConfig"}
+_KCL_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 _SCHEMA_LINE = re.compile(r"^schema\s+(\w+)\s*\(\s*provisioning\.(\w+)\s*\)\s*:", re.M)
 
 
@@ -294,14 +296,50 @@ def _explain(diagnostics: list[KclDiagnostic], items: list[_Item], infra: Infra,
         if item is None:
             msg = f"{display_path(infra.file)}: {reason}{rule_text}"
         else:
-            path = [*item.at, key] if key else item.at
-            label = f"{item.label}.{key}" if key else item.label
+            path = [*item.at, key] if key else list(item.at)
+            if key and rule is not None:  # a nested value: the attribute the schema line declares
+                got = re.search(r"got (\w+)", reason)
+                wrong = _KCL_KINDS.get(got.group(1)) if got else None
+                path += _inner_path(item.values.get(key), _declared_attribute(rule.file, rule.line), wrong)
+            label = field_path(path)
             msg = f"{infra.where(path)}: {label}: {reason}{rule_text}"
-        if msg not in messages:
+        where_key = msg.split(": ", 2)[:2]
+        if not any(m.split(": ", 2)[:2] == where_key for m in messages):  # one message per field
             messages.append(msg)
     if not messages:
         messages.append(f"{display_path(infra.file)}: the values do not fit the extension's schema")
     return "\n".join(messages) + f"\nfix {display_path(infra.file)} (nothing was written)"
+
+
+def _declared_attribute(file: Path, line: int) -> str | None:
+    """``ip`` for a schema line ``    ip: str``."""
+    try:
+        text = file.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    m = re.match(r"^\s+(\w+)\??\s*:", text)
+    return m.group(1) if m else None
+
+
+def _inner_path(value: Any, attr: str | None, kind: type | None = None) -> list[Any]:
+    """Where ``attr`` sits inside a nested value (first match of that ``kind``, depth first); [] if nowhere."""
+    if attr is None:
+        return []
+    if isinstance(value, dict):
+        if attr in value and (kind is None or _is_kind(value[attr], kind)):
+            return [attr]
+        for k, v in value.items():
+            if found := _inner_path(v, attr, kind):
+                return [k, *found]
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if found := _inner_path(v, attr, kind):
+                return [i, *found]
+    return []
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
 
 
 def schema_of(ext_dir: Path, type_: str, name: str) -> str:
