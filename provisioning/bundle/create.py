@@ -25,7 +25,7 @@ from ..oci.attached import attached
 from ..oci.copy import CopyError, CopyResult, copy_graph
 from ..oci.descriptor import Descriptor, successors
 from ..oci.layout import LayoutStorage
-from ..oci.store import Storage, Verifier
+from ..oci.store import Storage, Verifier, fetch_manifest, verified
 from ..safefile import replace_file
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
@@ -77,7 +77,7 @@ class _VerifiedLayout:
         if self._report.known(key):
             return True
         if not self._inner.exists(desc):
-            return False
+            return self._link(desc, key)
         path = self._inner.blob_path(desc.digest)
         try:
             v = Verifier(desc)
@@ -98,6 +98,19 @@ class _VerifiedLayout:
         self._report.reuse(key)
         return True
 
+    def _link(self, desc: Descriptor, key: str) -> bool:
+        """A blob another repository of the bundle already holds (verified) is hard-linked, not fetched again
+        (signatures and referrers share their empty config)."""
+        other = None if desc.is_manifest else self._report.holder(desc.digest)
+        if other is None or other == self.name or not self._inner.mount(desc, other):
+            return False
+        self._report.reuse(key)
+        return True
+
+    def push(self, desc: Descriptor, content: Any) -> None:
+        self._inner.push(desc, content)
+        self._report.hold(self.name, desc.digest)
+
     def resolve(self, reference: str) -> Descriptor:
         desc = self._inner.resolve(reference)
         if not self.exists(desc):
@@ -109,17 +122,44 @@ class _Counter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._verified: set[str] = set()
+        self._holders: dict[str, str] = {}  # blob digest -> a repository of the bundle that holds it, verified
         self.reused = 0
+
+    def hold(self, repository: str, digest: str) -> None:
+        with self._lock:
+            self._holders.setdefault(digest, repository)
+
+    def holder(self, digest: str) -> str | None:
+        with self._lock:
+            return self._holders.get(digest)
 
     def known(self, digest: str) -> bool:
         with self._lock:
             return digest in self._verified
 
-    def reuse(self, digest: str) -> None:
+    def reuse(self, key: str) -> None:
         with self._lock:
-            if digest not in self._verified:
-                self._verified.add(digest)
+            if key not in self._verified:
+                self._verified.add(key)
                 self.reused += 1
+                repository, _, digest = key.partition("@")
+                self._holders.setdefault(digest, repository)
+
+
+class _Seeded:
+    """A source whose root manifest was already read (``fetch_manifest``): copy gets it without a request."""
+
+    def __init__(self, inner: Any, desc: Descriptor, content: bytes) -> None:
+        self._inner, self._desc, self._content = inner, desc, content
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch(self, desc: Descriptor) -> Any:
+        if desc.digest == self._desc.digest:
+            return verified(desc, [self._content])
+        return self._inner.fetch(desc)
 
 
 def _no_referrers_api(target: Any, tags: list[str], digest: str) -> Any:
@@ -219,8 +259,12 @@ def create_bundle(
 def _copy_one(
     w: Wanted, store: LayoutStorage, counter: _Counter, since: set[str]
 ) -> tuple[list[BundleArtifact], list[CopyResult]] | None:
-    src = w.source.repository(w.repository)
-    desc = w.desc or src.resolve(w.digest or w.tag or "latest")
+    src: Any = w.source.repository(w.repository)
+    if w.desc is not None:
+        desc = w.desc
+    else:  # resolve and read the manifest in one request where the store can; copy then reads it from memory
+        desc, content = fetch_manifest(src, w.digest or w.tag or "latest")
+        src = _Seeded(src, desc, content)
     if desc.digest in since:
         return None
     dst = _VerifiedLayout(store.repository(w.repository), counter)
