@@ -26,7 +26,6 @@ from .errors import ProvisioningError, ValidationError
 
 BASE_PACKAGE = "provisioning"
 
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _KCL_HEADER = re.compile(r"^(error|warning|suggestions?)\[[^\]]*\]:\s*(.*)$")
 _KCL_BARE_HEADER = re.compile(r"^([A-Z][A-Za-z]*(Error|Failure))\s*$")
@@ -39,14 +38,10 @@ _KCL_LABEL = re.compile(r"^\s*\|[\s^~\-]*(.*?)\s*$")
 
 
 def base_kcl_dir() -> Path:
-    """The core's base KCL package: ``schemas/kcl`` of a checkout, else the copy in the wheel."""
-    for candidate in (_PROJECT_ROOT / "schemas" / "kcl", Path(__file__).resolve().parent / "schemas" / "kcl"):
-        if (candidate / "kcl.mod").is_file():
-            return candidate
-    raise ProvisioningError(
-        "the base KCL schemas (package 'provisioning') are missing: expected schemas/kcl/kcl.mod in the "
-        "project checkout or provisioning/schemas/kcl/kcl.mod in the installed package; reinstall provisioning"
-    )
+    """The core's base KCL package, ``schemas/kcl`` (through ``resources``: the checkout's, or the wheel's)."""
+    from .resources import resource
+
+    return resource("schemas", "kcl", "kcl.mod").parent
 
 
 def strip_ansi(text: str) -> str:

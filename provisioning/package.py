@@ -241,8 +241,7 @@ def build_core_artifact(root: Path, version: str, *, use_git: bool = True) -> Ar
         if path.is_file():
             files.append((top, path))
         elif path.is_dir():
-            # provisioning/schemas links to schemas/ (so wheels ship it); it is already included once
-            files.extend((f"{top}/{rel}", p) for rel, p in included_files(path, ignore=("/schemas/",)))
+            files.extend((f"{top}/{rel}", p) for rel, p in included_files(path))
     return _assemble(core, sorted(files), CORE_ARTIFACT_TYPE, CORE_CONFIG_TYPE, LAYER_TYPE, use_git)
 
 

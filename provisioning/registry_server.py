@@ -70,13 +70,13 @@ def _dir() -> Path:
 
 
 def template_path(backend: str) -> Path:
-    """The config template: ``registry/`` in a source checkout, else the copy shipped in the package."""
-    name = TEMPLATES[backend]
-    here = Path(__file__).resolve().parent
-    for folder in (here.parent / "registry", here / "registry_configs"):
-        if (folder / name).is_file():
-            return folder / name
-    raise RegistryServerError(f"the {backend} config template {name} is missing from this installation: reinstall")
+    """The config template from ``registry/`` (through ``resources``: the checkout's, or the wheel's)."""
+    from .resources import resource
+
+    try:
+        return resource("registry", TEMPLATES[backend])
+    except ProvisioningError as exc:
+        raise RegistryServerError(str(exc)) from None
 
 
 def _is_zot(path: str) -> bool:

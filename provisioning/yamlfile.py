@@ -22,7 +22,6 @@ from .errors import ValidationError
 from .safefile import UnsafeFile, read_bounded
 
 MAX_YAML_BYTES = 16 << 20  # a manifest or workspace config; more is not one
-SCHEMA_DIRS = (Path(__file__).resolve().parent.parent / "schemas", Path(__file__).resolve().parent / "schemas")
 
 
 class LineDict(dict):
@@ -181,12 +180,10 @@ def field_path(path: Iterable[Any]) -> str:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """A JSON Schema from ``schemas/`` (the repository's, or the copy shipped in the wheel)."""
-    for folder in SCHEMA_DIRS:
-        candidate = folder / name
-        if candidate.is_file():
-            return json.loads(candidate.read_text(encoding="utf-8"))
-    raise FileNotFoundError(f"schema {name} not found in {', '.join(map(str, SCHEMA_DIRS))}")
+    """A JSON Schema from ``schemas/`` (through ``resources``: the checkout's, or the wheel's)."""
+    from .resources import resource
+
+    return json.loads(resource("schemas", name).read_text(encoding="utf-8"))
 
 
 @cache
