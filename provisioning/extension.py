@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError, VersionError
-from .yamlfile import line_of, load_yaml, schema_errors
+from .yamlfile import line_of, load_schema, load_yaml, schema_errors
 
-TYPES = ("provider", "taskserv", "cluster")
+TYPES: tuple[str, ...] = tuple(load_schema("manifest.schema.json")["properties"]["type"]["enum"])
+"""The extension types, as the manifest schema names them (the one place they are spelled out)."""
 TYPE_FOLDERS = {f"{t}s": t for t in TYPES}
 TASKSERV_SCRIPTS = ("install.nu", "check.nu", "uninstall.nu")
 
@@ -80,13 +81,21 @@ def load_extension(path: Path) -> Extension:
     data = load_yaml(path / "manifest.yaml", display=shown)
     if data is None:
         raise ValidationError(f"{shown}: the manifest is empty; it needs at least name, type, version, description")
-    if not isinstance(data, dict):
-        raise ValidationError(f"{shown}:1: the manifest must be a mapping of fields, not {type(data).__name__}")
-    problems = schema_errors(data, "manifest.schema.json", shown)
-    problems += _constraint_errors(data, shown)
+    problems = manifest_problems(data, shown)
     if problems:
         raise ValidationError(_summary(path, problems))
     return Extension(path, data)
+
+
+def manifest_problems(data: Any, shown: str) -> list[str]:
+    """What is wrong with an extension manifest: the one definition of valid, for validation, resolve and install.
+
+    The JSON Schema (``schemas/manifest.schema.json``) decides, plus the version ranges of its
+    dependencies (which a schema cannot parse). ``shown`` names the file (or artifact) in messages.
+    """
+    if not isinstance(data, dict):
+        return [f"{shown}:1: the manifest must be a mapping of fields, not {type(data).__name__}"]
+    return schema_errors(data, "manifest.schema.json", shown) + _constraint_errors(data, shown)
 
 
 def _constraint_errors(data: dict[str, Any], shown: str) -> list[str]:

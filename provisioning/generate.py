@@ -23,9 +23,10 @@ import yaml
 from . import __version__
 from .checks import kcl_identifier
 from .errors import ValidationError
+from .extension import TYPES
 from .resources import resource
 
-EXTENSION_TYPES = ("provider", "taskserv", "cluster")
+EXTENSION_TYPES = TYPES
 TEMPLATES = resource("templates", "extension")
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")

@@ -50,3 +50,40 @@ def test_readme_and_docs_link_only_inside_the_repository() -> None:
             target = (doc.parent / link).resolve()
             assert target.is_relative_to(PROJECT) and target.exists(), f"{doc.name} links to {link}"
     assert "docs/architecture.md" in (PROJECT / "README.md").read_text()
+
+
+POWERS = ("mount", "push_reference", "fetch_reference", "expect_absent", "delete", "referrers", "catalog")
+
+
+def test_no_store_power_is_looked_up_by_name() -> None:
+    import re
+
+    names = "|".join(POWERS)
+    by_name = re.compile(r"(?:getattr|hasattr)\([^)]*[\"'](" + names + r")[\"']")
+    found = [
+        f"{p.relative_to(PROJECT)}:{i}: {line.strip()}"
+        for p in sorted((PROJECT / "provisioning").rglob("*.py"))
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if by_name.search(line)
+    ]
+    assert found == [], "check store powers with isinstance and the protocols of oci/store.py:\n" + "\n".join(found)
+
+
+def test_each_store_has_the_powers_it_claims(tmp_path: Path) -> None:
+    from provisioning.oci import store as s
+    from provisioning.oci.layout import LayoutStorage
+    from provisioning.oci.memory import MemoryStorage
+    from provisioning.oci.remote import RemoteStorage
+
+    remote = RemoteStorage("127.0.0.1:9")  # never contacted
+    layout = LayoutStorage(tmp_path / "store")
+    memory = MemoryStorage()
+    for storage in (remote, layout, memory):
+        assert isinstance(storage, s.Cataloger)
+    rt, lt, mt = (x.repository("ns/name") for x in (remote, layout, memory))
+    for power in (s.Mounter, s.ReferencePusher, s.ReferenceFetcher, s.BlindPusher, s.Deleter, s.ReferrerLister):
+        assert isinstance(rt, power), power
+    for power in (s.Mounter, s.ReferencePusher, s.Deleter, s.ReferrerLister):
+        assert isinstance(lt, power), power
+    assert not isinstance(lt, s.BlindPusher)
+    assert isinstance(mt, s.Deleter) and not isinstance(mt, s.Mounter)

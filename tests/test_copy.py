@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from test_layout import REPO, Artifact, index_of, make_artifact
 
-import provisioning.oci.copy as copy_module
 from provisioning.errors import DigestMismatch, NotFound, RegistryError
 from provisioning.oci.copy import CopyError, CopyResult, copy, copy_graph
 from provisioning.oci.descriptor import ARTIFACT_TYPE, LAYER_TYPE, MANIFEST, Descriptor, canonical_json
@@ -286,27 +285,6 @@ def test_large_blobs_are_streamed_in_chunks(tmp_path: Path, layout: LayoutTarget
     assert result.bytes_copied == len(big)
     assert len(chunk_sizes) > 1 and max(chunk_sizes) <= 1 << 20
     assert fetch_bytes(dst, desc) == big
-
-
-def test_a_destination_that_rereads_gets_a_spooled_source(layout: LayoutTarget, monkeypatch) -> None:
-    monkeypatch.setattr(copy_module, "SPOOL_THRESHOLD", 16)
-    art = make_artifact(payload=os.urandom(4096))
-    art.push(layout, "1.28.0")
-    attempts: list[int] = []
-
-    class Retrying(MemoryTarget):
-        """Reads the content once, "loses the connection", and reads it again from the start."""
-
-        needs_rereadable = True
-
-        def push(self, desc: Descriptor, content: Iterable[bytes]) -> None:
-            attempts.append(sum(len(c) for c in content))
-            super().push(desc, content)
-
-    dst = Retrying(REPO, {})
-    copy(layout, "1.28.0", dst)
-    assert_has(dst, art)
-    assert art.layer.size in attempts  # the large layer was re-iterable and read whole twice
 
 
 # -- mount ----------------------------------------------------------------------------------------------------------

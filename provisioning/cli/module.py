@@ -55,9 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use a local extension folder in a workspace instead of the registry (for development)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    p.add_argument(
-        "type", metavar="TYPE", choices=("provider", "taskserv", "cluster", "providers", "taskservs", "clusters")
-    )
+    from ..extension import TYPE_FOLDERS, TYPES
+
+    p.add_argument("type", metavar="TYPE", choices=(*TYPES, *TYPE_FOLDERS))
     p.add_argument("workspace", metavar="WORKSPACE", help="the workspace folder")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--source", choices=("local", "oci"), default="local", help="where the module comes from")

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from ..archive import safe_extract
 from ..errors import NotFound, ProvisioningError, RefusedOverwrite, RegistryError, UsageError
-from ..oci.descriptor import CONFIG_TYPE, INDEX, LAYER_TYPE, Descriptor, InvalidContent, parse_manifest
+from ..oci.descriptor import CONFIG_TYPE, Descriptor, InvalidContent, content_layer, parse_manifest
 from ..oci.reference import (
     CORE_REPOSITORY,
     InvalidReference,
@@ -41,6 +41,7 @@ from ..oci.reference import (
     validate_repository,
     version_for_tag,
 )
+from ..oci.store import Cataloger, Deleter
 from ..settings import RegistrySettings, registry_settings
 from .output import print_json, table
 
@@ -301,7 +302,7 @@ def _catalog(ctx: Context, registry: str, namespace: str = "") -> list[str]:
     storage = ctx.storage(registry)
     where = f"{registry}/{catalog_repository(namespace)}:latest" if namespace else ""
     missing = f"there is no provisioning catalog ({where} does not exist), and " if where else ""
-    if not hasattr(storage, "catalog"):
+    if not isinstance(storage, Cataloger):
         raise ProvisioningError(
             f"{missing}{registry} cannot list its repositories: name the artifact, e.g. `oci tags NAME`"
         )
@@ -396,20 +397,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _content_layer(ref: Reference, doc: dict[str, Any]) -> Descriptor:
-    if doc.get("mediaType") == INDEX or "manifests" in doc:
-        raise ProvisioningError(f"{ref} is an index of several manifests, not an extension artifact")
     try:
-        layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
-    except InvalidContent as exc:
-        raise RegistryError(f"{ref}: the manifest is malformed: {exc}") from None
-    ours = [d for d in layers if d.media_type == LAYER_TYPE]
-    tars = ours or [d for d in layers if d.media_type.endswith(("tar+gzip", ".tar.gzip", "tar.gz"))]
-    if len(tars) != 1:
-        raise ProvisioningError(
-            f"{ref} is not an extension artifact: expected one {LAYER_TYPE} layer, found "
-            f"{', '.join(d.media_type for d in layers) or 'no layers'}"
-        )
-    return tars[0]
+        return content_layer(doc)
+    except ValueError as exc:
+        raise ProvisioningError(f"{ref} is not an extension artifact: {exc}") from None
 
 
 def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False, label: str = "") -> int:
@@ -746,7 +737,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = ctx.ref(args.ref)
     target, desc, _ = resolve_manifest(ctx, ref)
-    if not hasattr(target, "delete"):
+    if not isinstance(target, Deleter):
         raise ProvisioningError(f"{ref.registry} does not support deleting artifacts")
     if not args.yes:
         if not sys.stdin.isatty():

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import NotFound, ProvisioningError
 from .copy import MAX_MANIFEST, CopyResult, copy_graph
 from .descriptor import INDEX, Descriptor
-from .store import ReadOnlyTarget, Target, fetch_bytes
+from .store import ReadOnlyTarget, ReferrerLister, Target, fetch_bytes
 
 TAG_SUFFIXES = ("sig", "att", "sbom")
 """cosign's tag-schema suffixes: ``sha256-<hex>.sig`` and friends."""
@@ -90,9 +90,8 @@ def attached(target: ReadOnlyTarget, subject: Descriptor, *, tags: list[str] | N
 
 
 def _referrers(target: ReadOnlyTarget, subject: Descriptor, has_index_tag: bool) -> list[Descriptor]:
-    query = getattr(target, "referrers", None)
-    if query is not None:
-        return [d for d in query(subject) if d.is_manifest]
+    if isinstance(target, ReferrerLister):
+        return [d for d in target.referrers(subject) if d.is_manifest]
     if not has_index_tag:
         return []
     return _read_index(target, referrers_tag(subject.digest))
@@ -160,7 +159,7 @@ def copy_attached(
             copy_graph(src, dst, item.descriptor, tag=item.tag, concurrency=concurrency)
         else:
             result: CopyResult = copy_graph(src, dst, item.descriptor, concurrency=concurrency)
-            if not result.up_to_date and getattr(dst, "referrers", None) is None:
+            if not result.up_to_date and not isinstance(dst, ReferrerLister):
                 _index_referrer(dst, subject, item.descriptor)
         if depth > 1:
             copy_attached(src, dst, item.descriptor, merge=merge, concurrency=concurrency, depth=depth - 1)

@@ -6,33 +6,31 @@ their parents (so a registry never sees a manifest whose blobs are missing), sha
 copied once, and "already exists" is success. Blobs move concurrently and streamed; manifests
 (small) are pushed in order by the calling thread once their children are in.
 
-Optional powers of the destination are discovered here, not required by the interface:
-``push_reference(desc, content, tag)`` (push and tag in one step), ``mount(desc, from_repository)``
-(cross-repository blob mount on the same registry) and ``needs_rereadable`` (its ``push`` may
-iterate the content more than once, e.g. to retry, so large blobs are spooled to a temp file).
+Optional powers of the destination are the typed protocols of store.py, checked here with
+``isinstance``: ``ReferencePusher`` (push and tag in one step), ``Mounter`` (cross-repository
+blob mount on the same registry) and ``BlindPusher`` (upload a blob without asking first). How
+a copy runs (concurrency, progress callback, what the caller already knows) is one
+``CopyOptions`` value. A store that must send content again (a registry retrying an upload)
+keeps what it needs itself; the copy hands every store the same one-shot stream.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import IO, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import NotFound, ProvisioningError, TagConflict
 from .descriptor import MAX_MANIFEST_SIZE, Descriptor, InvalidContent, check_size, successors
-from .store import ReadOnlyTarget, Target
+from .store import BlindPusher, Mounter, ReadOnlyTarget, ReferencePusher, Target
 
 log = logging.getLogger(__name__)
 
 MAX_MANIFEST = MAX_MANIFEST_SIZE  # (attached.py reads it here)
 MAX_DEPTH = 32  # nested indexes; real graphs have two or three levels, a hostile one thousands
-SPOOL_THRESHOLD = 8 << 20  # blobs up to this size are buffered in memory when the destination must re-read
-CHUNK = 1 << 20
 
 OnBlob = Callable[[Descriptor, str], None]
 """Progress callback ``on_blob(desc, status)`` with status ``"copied"``, ``"mounted"`` or ``"skipped"``.
@@ -115,22 +113,36 @@ class _SourceStream:
             raise
 
 
-class _Spooled:
-    """A re-iterable view of a temp file (each iteration reads from the start, independently)."""
+@dataclass(frozen=True)
+class CopyOptions:
+    """How one copy runs.
 
-    def __init__(self, f: IO[bytes]) -> None:
-        self._f = f
+    ``concurrency``: blobs in flight. ``on_blob``: progress callback. ``root_missing``: the caller
+    already knows the destination lacks the root (publishing just looked), which saves the two
+    up-front checks. ``check_blobs=False`` uploads blobs without asking first: for small blobs
+    that are new anyway (a new version's config and layer) the check costs as much as the
+    upload, and a registry takes a blob it has as a no-op. ``immutable`` asks the destination not
+    to move the tag if it holds other content by the time the root lands (a concurrent push won);
+    that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner.
+    """
 
-    def __iter__(self) -> Iterator[bytes]:
-        fd, offset = self._f.fileno(), 0
-        while chunk := os.pread(fd, CHUNK, offset):
-            offset += len(chunk)
-            yield chunk
+    concurrency: int = 4
+    on_blob: OnBlob | None = None
+    root_missing: bool = False
+    check_blobs: bool = True
+    immutable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
 
 
-def _same_registry(src: object, dst: object) -> bool:
-    a, b = getattr(src, "registry_host", None), getattr(dst, "registry_host", None)
-    return a is not None and a == b and getattr(src, "name", None) != getattr(dst, "name", None)
+def _mounter(src: object, dst: object) -> Mounter | None:
+    """``dst`` when it can mount from ``src``: another repository of the same registry."""
+    if isinstance(src, Mounter) and isinstance(dst, Mounter):
+        if src.registry_host == dst.registry_host and getattr(src, "name", None) != getattr(dst, "name", None):
+            return dst
+    return None
 
 
 def copy(
@@ -141,6 +153,7 @@ def copy(
     *,
     concurrency: int = 4,
     on_blob: OnBlob | None = None,
+    options: CopyOptions | None = None,
 ) -> CopyResult:
     """Copy the artifact ``src_ref`` (tag or digest) and its whole graph from ``src`` to ``dst``.
 
@@ -153,7 +166,8 @@ def copy(
         raise CopyError("source", src, None, e) from e
     if dst_tag is None and not src_ref.startswith("sha256:"):
         dst_tag = src_ref
-    return copy_graph(src, dst, root, tag=dst_tag, concurrency=concurrency, on_blob=on_blob)
+    options = options or CopyOptions(concurrency=concurrency, on_blob=on_blob)
+    return copy_graph(src, dst, root, tag=dst_tag, options=options)
 
 
 def copy_graph(
@@ -167,22 +181,19 @@ def copy_graph(
     root_missing: bool = False,
     check_blobs: bool = True,
     immutable: bool = False,
+    options: CopyOptions | None = None,
 ) -> CopyResult:
     """Copy the graph under ``root`` from ``src`` to ``dst`` and optionally tag the root there.
 
-    ``root_missing`` says the caller already knows the destination lacks the root (publishing
-    just looked), which saves the two up-front checks. ``immutable`` asks the destination not to
-    move ``tag`` if it holds other content by the time the root lands (a concurrent push won);
-    that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner.
-    ``check_blobs=False`` uploads blobs without asking first: for small blobs that are new anyway
-    (a new version's config and layer), the check costs as much as the upload, and a registry takes
-    a blob it has as a no-op.
+    ``options`` says how (see ``CopyOptions``); the keywords before it build one when it is not given.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-    progress = _Progress(root, on_blob)
-    if root_missing:
-        _GraphCopy(src, dst, progress, concurrency, check_blobs=check_blobs, immutable=immutable).run(root, tag)
+    if options is None:
+        options = CopyOptions(
+            concurrency, on_blob, root_missing=root_missing, check_blobs=check_blobs, immutable=immutable
+        )
+    progress = _Progress(root, options.on_blob)
+    if options.root_missing:
+        _GraphCopy(src, dst, progress, options).run(root, tag)
         return progress.result
 
     # Cheapest check first: a republish of unchanged content costs one request (resolve the tag).
@@ -204,7 +215,7 @@ def copy_graph(
             _dst(dst, root, dst.tag, root, tag)
         return progress.result
 
-    _GraphCopy(src, dst, progress, concurrency, immutable=immutable).run(root, tag)
+    _GraphCopy(src, dst, progress, replace(options, check_blobs=True)).run(root, tag)
     return progress.result
 
 
@@ -235,24 +246,14 @@ def _check_tag_free(dst: Target, desc: Descriptor, tag: str) -> None:
 class _GraphCopy:
     """One copy in flight: discovery and manifests on the calling thread, blobs on a pool."""
 
-    def __init__(
-        self,
-        src: ReadOnlyTarget,
-        dst: Target,
-        progress: _Progress,
-        concurrency: int,
-        *,
-        check_blobs: bool = True,
-        immutable: bool = False,
-    ) -> None:
+    def __init__(self, src: ReadOnlyTarget, dst: Target, progress: _Progress, options: CopyOptions) -> None:
         self.src, self.dst, self.progress = src, dst, progress
-        self.check_blobs = check_blobs
-        self.immutable = immutable
-        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="oci-copy")
+        self.check_blobs = options.check_blobs
+        self.immutable = options.immutable
+        self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="oci-copy")
         self.seen: dict[str, list[Future[None]]] = {}  # digest -> what must finish before a parent may be pushed
         self.manifests: list[tuple[Descriptor, bytes, list[Future[None]]]] = []  # children first
-        self.mount = getattr(dst, "mount", None) if _same_registry(src, dst) else None
-        self.rereadable = bool(getattr(dst, "needs_rereadable", False))
+        self.mounter = _mounter(src, dst)
 
     def run(self, root: Descriptor, tag: str | None) -> None:
         try:
@@ -261,15 +262,15 @@ class _GraphCopy:
                 for future in children:
                     future.result()  # re-raises the first failure of a child
                 if desc.digest == root.digest and tag is not None:
-                    push_reference = getattr(self.dst, "push_reference", None)
-                    if self.immutable and push_reference is not None:
-                        _dst(self.dst, desc, push_reference, desc, [content], tag, immutable=True)
+                    pusher = self.dst if isinstance(self.dst, ReferencePusher) else None
+                    if self.immutable and pusher is not None:
+                        _dst(self.dst, desc, pusher.push_reference, desc, [content], tag, immutable=True)
                     elif self.immutable:  # a store without the power: check just before tagging
                         _dst(self.dst, desc, self.dst.push, desc, [content])
                         _check_tag_free(self.dst, desc, tag)
                         _dst(self.dst, desc, self.dst.tag, desc, tag)
-                    elif push_reference is not None:
-                        _dst(self.dst, desc, push_reference, desc, [content], tag)
+                    elif pusher is not None:
+                        _dst(self.dst, desc, pusher.push_reference, desc, [content], tag)
                     else:
                         _dst(self.dst, desc, self.dst.push, desc, [content])
                         _dst(self.dst, desc, self.dst.tag, desc, tag)
@@ -329,57 +330,29 @@ class _GraphCopy:
         except InvalidContent as e:
             raise CopyError("source", self.src, desc, e) from None
         if not self.check_blobs:
-            expect_absent = getattr(self.dst, "expect_absent", None)  # a store that checks in push itself
-            if expect_absent is not None:
-                expect_absent(desc)
+            if isinstance(self.dst, BlindPusher):  # a store that checks in push itself
+                self.dst.expect_absent(desc)
         elif _dst(self.dst, desc, self.dst.exists, desc):
             self.progress.done(desc, "skipped")
             return
-        if self.mount is not None and self._try_mount(desc):
+        if self.mounter is not None and self._try_mount(self.mounter, desc):
             self.progress.done(desc, "mounted")
             return
         try:
             stream = _SourceStream(self.src.fetch(desc))
         except _EXPECTED as e:
             raise CopyError("source", self.src, desc, e) from e
-        spool: IO[bytes] | None = None
         try:
-            content: Iterable[bytes] = stream
-            if self.rereadable:
-                content, spool = self._rereadable(desc, stream)
-            try:
-                self.dst.push(desc, content)
-            except _EXPECTED as e:
-                if stream.error is not None:
-                    raise CopyError("source", self.src, desc, stream.error) from stream.error
-                raise CopyError("destination", self.dst, desc, e) from e
-        finally:
-            if spool is not None:
-                spool.close()
-        self.progress.done(desc, "copied", desc.size)
-
-    def _try_mount(self, desc: Descriptor) -> bool:
-        try:
-            return bool(self.mount(desc, self.src.name))  # type: ignore[misc]
-        except _EXPECTED as e:
-            log.debug("mount of %s from %s failed, copying instead: %s", desc.digest, self.src.name, e)
-            return False
-
-    def _rereadable(self, desc: Descriptor, stream: _SourceStream) -> tuple[Iterable[bytes], IO[bytes] | None]:
-        """Content the destination may iterate twice: small blobs in memory, large ones in a temp file."""
-        try:
-            if desc.size <= SPOOL_THRESHOLD:
-                return [b"".join(stream)], None
-            spool = tempfile.TemporaryFile(prefix="oci-copy-")
-            try:
-                for chunk in stream:
-                    spool.write(chunk)
-                spool.flush()
-            except BaseException:
-                spool.close()
-                raise
-            return _Spooled(spool), spool
+            self.dst.push(desc, stream)
         except _EXPECTED as e:
             if stream.error is not None:
                 raise CopyError("source", self.src, desc, stream.error) from stream.error
-            raise CopyError("destination", self.dst, desc, e) from e  # the spool itself (local disk) failed
+            raise CopyError("destination", self.dst, desc, e) from e
+        self.progress.done(desc, "copied", desc.size)
+
+    def _try_mount(self, mounter: Mounter, desc: Descriptor) -> bool:
+        try:
+            return bool(mounter.mount(desc, self.src.name))
+        except _EXPECTED as e:
+            log.debug("mount of %s from %s failed, copying instead: %s", desc.digest, self.src.name, e)
+            return False

@@ -139,6 +139,32 @@ def parse_manifest(content: bytes) -> dict[str, Any]:
     return doc
 
 
+# Layers that hold an extension's files when the artifact was not built by us (oras push, other tools):
+# a tar archive, compressed or not. Ours carry LAYER_TYPE exactly.
+TAR_LAYER_SUFFIXES = ("tar+gzip", ".tar.gzip", "tar.gz", ".tar")
+
+
+def content_layer(doc: Any) -> Descriptor:
+    """The one layer of an extension artifact that holds its files (for pull and install alike).
+
+    Our own layer type first; else the only tar layer. ``ValueError`` says what was found instead.
+    """
+    if not isinstance(doc, dict):
+        raise ValueError("the manifest is not a JSON object")
+    if doc.get("mediaType") == INDEX or "manifests" in doc:
+        raise ValueError("it is an index of several manifests, not an extension artifact")
+    try:
+        layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidContent) as exc:
+        raise ValueError(f"its layers are malformed ({exc.__class__.__name__}: {exc})") from None
+    ours = [d for d in layers if d.media_type == LAYER_TYPE]
+    tars = ours or [d for d in layers if d.media_type.endswith(TAR_LAYER_SUFFIXES)]
+    if len(tars) != 1:
+        found = ", ".join(d.media_type for d in layers) or "no layers"
+        raise ValueError(f"expected one {LAYER_TYPE} layer, found {found}")
+    return tars[0]
+
+
 def successors(manifest_desc: Descriptor, content: bytes) -> list[Descriptor]:
     """The children of a manifest or index (config and layers, or manifests)."""
     if not manifest_desc.is_manifest:

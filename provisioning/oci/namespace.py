@@ -20,7 +20,7 @@ from ..errors import ProvisioningError
 from .attached import _index_referrer, attached
 from .copy import _EXPECTED, CopyError, CopyResult, OnBlob, copy_graph
 from .descriptor import Descriptor
-from .store import ReadOnlyTarget, Storage, Target
+from .store import Cataloger, ReadOnlyTarget, ReferrerLister, ReferrersApiAware, Storage, Target
 
 
 @dataclass
@@ -71,10 +71,9 @@ def rename(name: str, prefix: str, dst_prefix: str | None) -> str:
 
 def list_repositories(storage: Storage, prefix: str = "") -> list[str]:
     """Repositories of ``storage`` at or under ``prefix`` (the store's catalog; a clear error where it has none)."""
-    catalog = getattr(storage, "catalog", None)
-    if catalog is None:
+    if not isinstance(storage, Cataloger):
         raise ProvisioningError(f"{storage!r} cannot list its repositories; name the repositories to copy")
-    return [n for n in catalog() if in_namespace(n, prefix)]
+    return [n for n in storage.catalog() if in_namespace(n, prefix)]
 
 
 def copy_namespace(
@@ -141,7 +140,7 @@ def copy_repository(
                     continue
                 done.add(extra.digest)
                 r = copy_graph(src, dst, extra, concurrency=concurrency, on_blob=on_blob)
-                if not r.up_to_date and getattr(dst, "referrers", None) is None:
+                if not r.up_to_date and not isinstance(dst, ReferrerLister):
                     _index_referrer(dst, root, extra)  # a store with no API finds it through the tag schema
                 _add(rc, r, tagged=False)
                 rc.referrers += 1
@@ -158,8 +157,7 @@ def is_attachment_tag(tag: str) -> bool:
 def _untagged_referrers(src: ReadOnlyTarget, root: Descriptor, tags: list[str]) -> list[Descriptor]:
     """Referrers of ``root`` that no tag reaches (the tags were all copied already). A registry known to have no
     referrers API keeps them behind the ``sha256-<hex>`` tag, so asking again would only cost a request."""
-    caps = getattr(getattr(src, "storage", None), "capabilities", None)
-    if getattr(caps, "referrers", None) is False:
+    if isinstance(src, ReferrersApiAware) and src.referrers_api is False:
         return []
     return [a.descriptor for a in attached(src, root, tags=tags) if a.tag is None]
 

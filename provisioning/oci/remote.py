@@ -866,6 +866,11 @@ class RemoteTarget:
         """Targets with the same host may mount blobs from each other (copy() checks this)."""
         return self.storage.registry_host
 
+    @property
+    def referrers_api(self) -> bool | None:
+        """Whether the registry has the referrers API (None: not learnt yet)."""
+        return self.storage.capabilities.referrers
+
     def _path(self, kind: str, ref: str) -> str:
         return f"/v2/{self.name}/{kind}/{ref}"
 

@@ -2,14 +2,13 @@
 
 A ``Target`` is one repository (``provisioning-extensions/kubernetes``) in some store: a
 remote registry, an OCI image layout on disk, or memory. A ``Storage`` hands out targets
-by repository name. Optional powers (cross-repository mount, catalog, delete, referrers)
-are discovered with ``hasattr`` where they are used, not forced on every store. Those
-``copy`` looks for on a target: ``push_reference(desc, content, tag)`` (push a manifest and
-tag it in one step), ``mount(desc, from_repository) -> bool`` (tried only when source and
-destination have equal ``registry_host`` attributes; False means "copy the bytes instead")
-and ``needs_rereadable = True`` (its ``push`` may iterate ``content`` more than once, e.g.
-to retry, so copy hands it a re-iterable source: bytes in memory or a spooled temp file),
-and ``expect_absent(desc)`` (the next ``push`` of that blob may skip its own existence check).
+by repository name. Optional powers are typed protocols below, checked with ``isinstance``
+where they are used (``isinstance(dst, Mounter)``), never forced on every store and never
+looked up by name: ``Mounter`` (cross-repository blob mount on one registry),
+``ReferencePusher`` (push a manifest and tag it in one step), ``ReferenceFetcher`` (resolve
+and fetch a manifest in one step), ``Deleter``, ``ReferrerLister`` (manifests whose subject is
+a given one) and, for a whole store, ``Cataloger`` (list repositories). ``BlindPusher`` is a
+target whose ``push`` checks for a blob itself and can be told it is new.
 
 Content moves as iterables of byte chunks so large blobs are never whole in memory.
 A store verifies size and digest of everything it is given (``push``) and of everything
@@ -54,6 +53,63 @@ class Target(ReadOnlyTarget, Protocol):
 class Storage(Protocol):
     def repository(self, name: str) -> Target:
         """The target for one repository (created on first push)."""
+
+
+# --------------------------------------------------------------------------- optional powers
+
+
+@runtime_checkable
+class Mounter(Protocol):
+    """Links a blob from another repository of the same registry (``registry_host``) without copying it."""
+
+    registry_host: str
+
+    def mount(self, desc: Descriptor, from_repository: str) -> bool:
+        """True when the blob is now here; False means "copy the bytes instead"."""
+
+
+@runtime_checkable
+class ReferencePusher(Protocol):
+    def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str) -> None:
+        """Push a manifest and point ``tag`` at it in one step."""
+
+
+@runtime_checkable
+class ReferenceFetcher(Protocol):
+    def fetch_reference(self, reference: str) -> tuple[Descriptor, bytes]:
+        """Resolve a tag or digest and fetch the manifest in one step."""
+
+
+@runtime_checkable
+class BlindPusher(Protocol):
+    def expect_absent(self, desc: Descriptor) -> None:
+        """The caller knows the blob is new: the next ``push`` of it skips its own existence check."""
+
+
+@runtime_checkable
+class Deleter(Protocol):
+    def delete(self, desc: Descriptor) -> None:
+        """Delete a manifest (its tags go with it) or a blob (NotFound when absent)."""
+
+
+@runtime_checkable
+class ReferrerLister(Protocol):
+    def referrers(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``desc`` (optionally of one artifact type)."""
+
+
+@runtime_checkable
+class ReferrersApiAware(Protocol):
+    """A target that knows whether its registry has the referrers API (None: not asked yet)."""
+
+    @property
+    def referrers_api(self) -> bool | None: ...
+
+
+@runtime_checkable
+class Cataloger(Protocol):
+    def catalog(self) -> list[str]:
+        """All repository names of the store, sorted."""
 
 
 def fetch_bytes(target: ReadOnlyTarget, desc: Descriptor) -> bytes:
@@ -118,8 +174,7 @@ def verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 def fetch_manifest(target: ReadOnlyTarget, reference: str) -> tuple[Descriptor, bytes]:
     """Resolve and fetch a manifest; one request where the store can (``fetch_reference``)."""
-    fetch_reference = getattr(target, "fetch_reference", None)
-    if fetch_reference is not None:
-        return fetch_reference(reference)
+    if isinstance(target, ReferenceFetcher):
+        return target.fetch_reference(reference)
     desc = target.resolve(reference)
     return desc, fetch_bytes(target, desc)

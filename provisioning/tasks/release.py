@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 from ..errors import ValidationError
+from ..extension import TYPE_FOLDERS
 from .context import PipelineContext, task_key, try_load
 
-EXTENSION_TAG = re.compile(r"^(?P<type>providers|taskservs|clusters)/(?P<name>[a-z0-9][a-z0-9_-]*)/v(?P<version>\S+)$")
+EXTENSION_TAG = re.compile(rf"^(?P<type>{'|'.join(TYPE_FOLDERS)})/(?P<name>[a-z0-9][a-z0-9_-]*)/v(?P<version>\S+)$")
 CORE_TAG = re.compile(r"^v(?P<version>\d+\.\d+\.\d+\S*)$")
 
 

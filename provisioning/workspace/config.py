@@ -23,12 +23,12 @@ import yaml
 
 from .. import __version__, yamlfile
 from ..errors import ValidationError, VersionError
+from ..extension import TYPES
 from ..oci.reference import InvalidReference, parse_reference, version_for_tag
 from ..settings import RegistrySettings, from_document, portable_registry, registry_path  # noqa: F401 (re-exported)
 from ..yamlfile import field_path, line_of
 
 CONFIG_RELPATH = Path("config") / "provisioning.yaml"
-TYPES = ("provider", "taskserv", "cluster")
 PLURALS = {f"{t}s": t for t in TYPES}
 SOURCE_TYPES = ("oci", "local", "gitea", "git")
 EXTENSION_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")  # also a safe folder name: no '/', no '..'

@@ -34,6 +34,7 @@ from filelock import FileLock
 from .. import paths
 from ..archive import ExtractLimits, check_links, safe_extract
 from ..errors import DigestMismatch, NotFound, ProvisioningError, UnsafeArchive, ValidationError
+from ..extension import TYPE_FOLDERS
 from ..oci.descriptor import MANIFEST, Descriptor, InvalidContent
 from ..oci.reference import layout_path
 from ..oci.store import Storage, Target, Verifier
@@ -313,7 +314,7 @@ def copy_local(folder: Path, dest: Path, *, what: str = "") -> None:
 
 # --------------------------------------------------------------------------- git sources
 
-_MONOREPO_TAG = re.compile(r"^(providers|taskservs|clusters)/([a-z0-9][a-z0-9._-]*)/v(\d.*)$")
+_MONOREPO_TAG = re.compile(rf"^({'|'.join(TYPE_FOLDERS)})/([a-z0-9][a-z0-9._-]*)/v(\d.*)$")
 _VERSION_TAG = re.compile(r"^v?(\d+\.\d+\.\d+.*)$")
 
 
@@ -402,7 +403,7 @@ class GitSource:
 
 def extension_in_checkout(checkout: Path, name: str) -> Path | None:
     """The extension's folder in a checkout: ``<type>s/<name>`` (monorepo) or the repository root."""
-    for t in ("providers", "taskservs", "clusters"):
+    for t in TYPE_FOLDERS:
         folder = checkout / t / name
         if (folder / "manifest.yaml").is_file():
             return folder_in_checkout(checkout, f"{t}/{name}", f"{name} in {checkout}")
@@ -484,39 +485,39 @@ def _fetcher(target_fn: Callable[[], Target] | None, desc: Descriptor) -> Callab
 
 
 def _layer_of(manifest: bytes, entry: LockedExtension) -> Descriptor:
-    from ..oci.descriptor import LAYER_TYPE
+    from ..oci.descriptor import content_layer
 
     try:
         doc = json.loads(manifest)
-        layers = [Descriptor.from_dict(d) for d in doc.get("layers") or []]
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:
         raise ValidationError(f"{entry.name} {entry.version}: manifest {entry.digest} is not JSON: {exc}") from None
-    except InvalidContent as exc:
-        raise ValidationError(f"{entry.name} {entry.version}: manifest {entry.digest} is malformed: {exc}") from None
-    ours = [d for d in layers if d.media_type == LAYER_TYPE] or [
-        d for d in layers if d.media_type.endswith(("tar+gzip", "tar.gzip", ".tar"))
-    ]
-    if len(ours) != 1:
+    try:
+        return content_layer(doc)
+    except (ValueError, InvalidContent) as exc:
         raise ValidationError(
-            f"{entry.name} {entry.version} ({entry.digest}) has {len(ours)} extension content layers, expected 1; "
+            f"{entry.name} {entry.version} ({entry.digest}) is not an extension artifact: {exc}; "
             "it was not published by provisioning"
-        )
-    return ours[0]
+        ) from None
 
 
 def _check_extracted(folder: Path, entry: LockedExtension) -> None:
-    """The unpacked manifest.yaml must name the extension and version the lock says, and list OCI platforms."""
+    """The unpacked manifest.yaml must be a valid manifest naming the extension and version the lock says."""
     import yaml
 
+    from ..extension import manifest_problems
     from ..platforms import PlatformError, parse_platform
 
     mf = folder / "manifest.yaml"
     if not mf.is_file():
         return
+    what = f"{entry.name} {entry.version}: the artifact's manifest.yaml"
     try:
-        doc = safe_load(mf.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return
+        doc = safe_load(mf.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{what} is not readable YAML ({exc.__class__.__name__}); republish it") from None
+    problems = manifest_problems(doc, what)
+    if problems:
+        raise ValidationError(f"{what} is invalid: " + "; ".join(problems[:5]) + "; republish it fixed")
     if isinstance(doc, dict) and (doc.get("name"), str(doc.get("version"))) != (entry.name, entry.version):
         raise ValidationError(
             f"{entry.name} {entry.version}: the artifact's manifest.yaml says {doc.get('name')} {doc.get('version')}; "
@@ -529,8 +530,6 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
         except PlatformError as exc:
             raise ValidationError(f"{entry.name} {entry.version}: manifest.yaml platforms: {exc}") from None
     deps = doc.get("dependencies") if isinstance(doc, dict) else None
-    if isinstance(deps, list):
-        deps = {str(d): "*" for d in deps}
     got = (
         {str(k): str(v) if v not in (None, "") else "*" for k, v in (deps or {}).items()}
         if isinstance(deps, (dict, type(None)))

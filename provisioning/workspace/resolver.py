@@ -32,9 +32,10 @@ import yaml
 from resolvelib import AbstractProvider, BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
 from ..errors import NotFound, ProvisioningError, ResolutionError, ValidationError, VersionError
+from ..extension import manifest_problems
 from ..oci.descriptor import ARTIFACT_TYPE, CONFIG_TYPE, MANIFEST, MANIFEST_TYPES, Descriptor
 from ..oci.reference import InvalidReference, parse_reference, tag_for_version, version_for_tag
-from ..oci.store import fetch_manifest
+from ..oci.store import Cataloger, ReferenceFetcher, fetch_manifest
 from ..versions import Version, is_valid_version, satisfies, sort_versions
 from ..yamlfile import safe_load
 from .catalogs import Catalogs, catalog_policy
@@ -614,9 +615,8 @@ class ExtensionProvider(AbstractProvider):
             manifest = self._manifest_by_digest(target, digest)
             desc = Descriptor.of(_media_type(manifest), manifest)
         else:
-            fetch_ref = getattr(target, "fetch_reference", None)
-            if fetch_ref is not None:  # one request (GET by tag) whether or not the cache has it
-                desc, manifest = fetch_ref(ref)
+            if isinstance(target, ReferenceFetcher):  # one request (GET by tag) whether or not the cache has it
+                desc, manifest = target.fetch_reference(ref)
                 self.cache.store_bytes(desc, manifest)
             else:  # resolve the tag, then the manifest from the cache when it is there
                 desc = target.resolve(ref)
@@ -687,28 +687,21 @@ class ExtensionProvider(AbstractProvider):
         return cand
 
     def _from_manifest(self, meta: Any, where: str, name: str) -> Candidate:
-        if not isinstance(meta, dict):
-            raise ValidationError(f"{where}: the extension manifest is not a mapping")
+        problems = manifest_problems(meta, where)
+        if problems:
+            raise ValidationError(
+                f"{where} is not a valid extension manifest: " + "; ".join(problems[:5]) + ". Republish it fixed"
+            )
         if meta.get("name") != name:
             raise ValidationError(f"{where}: the extension manifest names {meta.get('name')!r}, expected {name!r}")
-        version = str(meta.get("version", ""))
-        if not is_valid_version(version):
-            raise ValidationError(f"{where}: version {version!r} is not a semantic version")
-        type_ = meta.get("type")
-        if type_ not in TYPES:
-            raise ValidationError(f"{where}: type {type_!r} is not one of {', '.join(TYPES)}")
         deps = meta.get("dependencies") or {}
-        if isinstance(deps, list):  # tolerate a list of names
-            deps = {str(d): "*" for d in deps}
-        if not isinstance(deps, dict):
-            raise ValidationError(f"{where}: dependencies must map names to version constraints")
         mpv = meta.get("min_provisioning_version")
         return Candidate(
             name=name,
-            version=version,
-            type=type_,
+            version=str(meta["version"]),
+            type=meta["type"],
             digest="",
-            dependencies={str(k): str(v) if v not in (None, "") else "*" for k, v in deps.items()},
+            dependencies={str(k): str(v) for k, v in deps.items()},
             min_provisioning_version=str(mpv) if mpv else None,
         )
 
@@ -724,10 +717,9 @@ class ExtensionProvider(AbstractProvider):
         names = {m.name for m in self.config.modules} | {k[2] for k, v in self._tags.items() if v}
         has_catalog = False
         storage = self.stores.storage(settings)
-        catalog = getattr(storage, "catalog", None)
-        if catalog is not None:
+        if isinstance(storage, Cataloger):
             try:
-                repos = catalog()
+                repos = storage.catalog()
                 has_catalog = True
                 prefix = settings.namespace + "/"
                 names |= {r[len(prefix) :] for r in repos if r.startswith(prefix) and "/" not in r[len(prefix) :]}
