@@ -25,7 +25,7 @@ from ..oci.attached import attached
 from ..oci.copy import CopyError, CopyResult, copy_graph
 from ..oci.descriptor import Descriptor, successors
 from ..oci.layout import LayoutStorage
-from ..oci.store import Storage, Verifier, fetch_manifest, verified
+from ..oci.store import ReferrersApiAware, Storage, Verifier, fetch_manifest, verified
 from ..safefile import replace_file
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
@@ -165,8 +165,8 @@ class _Seeded:
 def _no_referrers_api(target: Any, tags: list[str], digest: str) -> Any:
     """The source as ``attached`` should see it: a registry known to lack the referrers API and without the
     ``sha256-<hex>`` index tag has no referrers to ask for (saves a request per artifact)."""
-    caps = getattr(getattr(target, "storage", None), "capabilities", None)
-    if getattr(caps, "referrers", None) is False and "sha256-" + digest.partition(":")[2] not in tags:
+    known_absent = isinstance(target, ReferrersApiAware) and target.referrers_api is False
+    if known_absent and "sha256-" + digest.partition(":")[2] not in tags:
         return _WithoutReferrers(target)
     return target
 
