@@ -199,8 +199,12 @@ def _port_free(port: int) -> bool:
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
-    """Poll ``GET /v2/`` until the registry answers 200 or 401 (auth on), or fail with the log's tail."""
-    import requests
+    """Poll ``GET /v2/`` until the registry answers 200 or 401 (auth on), or fail with the log's tail.
+
+    A plain loopback probe with the standard library: only the registry client (``oci/``) speaks requests.
+    """
+    import urllib.error
+    import urllib.request
 
     url = f"http://{BIND_HOST}:{port}/v2/"
     deadline = time.monotonic() + timeout
@@ -210,9 +214,13 @@ def wait_ready(port: int, process: subprocess.Popen[bytes] | None = None, timeou
                 f"the registry exited with code {process.returncode} while starting; its log says:\n{_log_tail()}"
             )
         try:
-            if requests.get(url, timeout=1).status_code in (200, 401):
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - a fixed loopback URL
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
                 return
-        except requests.RequestException:
+        except (OSError, ValueError):
             pass
         time.sleep(0.1)
     raise RegistryServerError(

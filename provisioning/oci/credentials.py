@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import paths
 from ..errors import AuthError, ProvisioningError
+from .endpoint import strip_scheme
 
 if TYPE_CHECKING:
     from .remote import RemoteStorage
@@ -68,11 +69,7 @@ class Credentials:
 
 def normalize_host(key: str) -> str:
     """``https://Host:5000/v1/`` -> ``host:5000``: how config files key a registry, made comparable."""
-    key = key.strip().lower()
-    for prefix in ("https://", "http://", "oci://"):
-        if key.startswith(prefix):
-            key = key[len(prefix) :]
-    return key.split("/", 1)[0]
+    return strip_scheme(key)[0].lower().split("/", 1)[0]
 
 
 def _decode_entry(entry: dict[str, Any], source: str) -> Credentials | None:
