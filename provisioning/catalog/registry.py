@@ -33,7 +33,7 @@ from ..oci.descriptor import (
     canonical_json,
 )
 from ..oci.reference import version_for_tag
-from ..oci.store import ReadOnlyTarget, Storage, Target, fetch_bytes, fetch_manifest
+from ..oci.store import Cataloger, ReadOnlyTarget, Storage, Target, fetch_bytes, fetch_manifest
 from ..versions import is_valid_version
 from .model import TYPES, Catalog, CatalogError, entry_from_manifest
 
@@ -262,11 +262,10 @@ def extension_names(storage: Storage, namespace: str, previous: Catalog | None, 
     names = set(extra)
     if previous is not None:
         names |= set(previous.extensions)
-    listing = getattr(storage, "catalog", None)
-    if listing is not None:
+    if isinstance(storage, Cataloger):
         try:
             prefix = namespace.strip("/") + "/"
-            for repo in listing():
+            for repo in storage.catalog():
                 rest = repo[len(prefix) :] if repo.startswith(prefix) else None
                 if rest and "/" not in rest and rest != CATALOG_NAME:
                     names.add(rest)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import ProvisioningError
 from ..oci.descriptor import Descriptor
-from ..oci.store import Target
+from ..oci.store import ReferencePusher, Target
 from . import SigningError
 from .check import verify_signature
 from .keys import PrivateKey, PublicKey
@@ -82,9 +82,8 @@ def store_signatures(target: Target, sig: SignatureManifest, payloads: dict[str,
             if layer.digest in payloads:
                 target.push(layer, [payloads[layer.digest]])
         target.push(config, [config_bytes])
-        push_reference = getattr(target, "push_reference", None)
-        if push_reference is not None:
-            push_reference(manifest, [data], sig.tag)
+        if isinstance(target, ReferencePusher):
+            target.push_reference(manifest, [data], sig.tag)
         else:
             target.push(manifest, [data])
             target.tag(manifest, sig.tag)
