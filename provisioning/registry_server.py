@@ -5,8 +5,8 @@ on loopback only, without auth or TLS, and keeps everything under ``paths.regist
 ``data/`` (the storage), ``registry.pid``, ``registry.log``, the generated config and
 ``registry.json`` (backend, port, endpoint of the running instance).
 
-Config templates live in the repository's ``registry/`` folder (a copy ships in the package
-as ``provisioning/registry_configs/``); this module fills in the port and the storage path.
+Config templates live in the repository's ``registry/`` folder (read through ``resources``, so
+an installed wheel finds its own copy); this module fills in the port and the storage path.
 """
 
 from __future__ import annotations

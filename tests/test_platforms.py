@@ -80,12 +80,13 @@ def test_host_support():
 
 def test_install_refuses_an_artifact_listing_a_bad_platform(tmp_path):
     class Entry:
-        name, version = "redis", "1.0.0"
+        name, version, dependencies = "redis", "1.0.0", {}
 
     folder = tmp_path / "redis"
     folder.mkdir()
-    (folder / "manifest.yaml").write_text("name: redis\nversion: 1.0.0\nplatforms: [linux/arm/v7]\n")
+    head = "name: redis\ntype: taskserv\nversion: 1.0.0\ndescription: cache\n"
+    (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7]\n")
     _check_extracted(folder, Entry())
-    (folder / "manifest.yaml").write_text("name: redis\nversion: 1.0.0\nplatforms: [linux/arm/v7, sparc]\n")
+    (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7, sparc]\n")
     with pytest.raises(ValidationError, match="redis 1.0.0: manifest.yaml platforms: 'sparc' is not an OCI platform"):
         _check_extracted(folder, Entry())

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
+from ..extension import TYPES
 from ..oci.descriptor import MANIFEST, MANIFEST_TYPES, canonical_json
 from ..versions import is_valid_version, sort_versions
 
 SCHEMA_VERSION = 1
-TYPES = ("provider", "taskserv", "cluster")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 MAX_ENTRIES = 200_000

@@ -515,6 +515,12 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
         doc = safe_load(mf.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{what} is not readable YAML ({exc.__class__.__name__}); republish it") from None
+    platforms = doc.get("platforms") if isinstance(doc, dict) else None
+    for text in platforms if isinstance(platforms, list) else []:
+        try:
+            parse_platform(text)
+        except PlatformError as exc:
+            raise ValidationError(f"{entry.name} {entry.version}: manifest.yaml platforms: {exc}") from None
     problems = manifest_problems(doc, what)
     if problems:
         raise ValidationError(f"{what} is invalid: " + "; ".join(problems[:5]) + "; republish it fixed")
@@ -523,12 +529,6 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
             f"{entry.name} {entry.version}: the artifact's manifest.yaml says {doc.get('name')} {doc.get('version')}; "
             "the artifact is inconsistent, republish it"
         )
-    platforms = doc.get("platforms") if isinstance(doc, dict) else None
-    for text in platforms if isinstance(platforms, list) else []:
-        try:
-            parse_platform(text)
-        except PlatformError as exc:
-            raise ValidationError(f"{entry.name} {entry.version}: manifest.yaml platforms: {exc}") from None
     deps = doc.get("dependencies") if isinstance(doc, dict) else None
     got = (
         {str(k): str(v) if v not in (None, "") else "*" for k, v in (deps or {}).items()}
