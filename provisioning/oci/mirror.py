@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from ..errors import DigestMismatch, NotFound, ProvisioningError
 from .descriptor import Descriptor
-from .store import Storage, verified
+from .store import ReferrerLister, Storage, verified
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,10 @@ class MirrorTarget:
         """Referrers of ``desc`` from every source that can list them (the union, by digest)."""
         found: dict[str, Descriptor] = {}
         for label, target in self._targets():
-            query = getattr(target, "referrers", None)
-            if query is None:
+            if not isinstance(target, ReferrerLister):
                 continue
             try:
-                for d in query(desc, artifact_type):
+                for d in target.referrers(desc, artifact_type):
                     found.setdefault(d.digest, d)
             except _TRIED as e:
                 log.debug("referrers of %s@%s from %s unavailable: %s", self.name, desc.digest, label, e)
