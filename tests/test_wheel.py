@@ -81,7 +81,18 @@ def test_installed_wheel_publishes_and_resolves_from_another_folder(wheel: Path,
     where = run("-c", "import provisioning; print(provisioning.__file__)")
     assert Path(where.strip()).is_relative_to(env_dir), where
 
-    run("-m", "provisioning", "generate", "extension", "taskserv", "wheelcheck", "--path", str(work / "src"))
+    run(
+        "-m",
+        "provisioning",
+        "generate",
+        "extension",
+        "taskserv",
+        "wheelcheck",
+        "--version",
+        "0.1.0",
+        "--path",
+        str(work / "src"),
+    )
     ext = work / "src" / "taskservs" / "wheelcheck"
     assert "valid" in run("-m", "provisioning", "oci", "package", "validate", str(ext))
     run("-m", "provisioning", "oci", "push", str(ext), "--registry", str(work / "store"))
