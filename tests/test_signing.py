@@ -322,3 +322,19 @@ def test_registry_refusing_the_sig_tag_leaves_nothing_half_tagged(registry, keys
     with pytest.raises(SigningError, match="refused the signature.*not signed"):
         sign_artifact(target, art.manifest, key, f"{registry.host}/{repo}")
     assert plain.tags() == ["1.0.0"]
+
+
+def test_the_older_cosign_label_is_read(tmp_path: Path, keys) -> None:
+    legacy = tmp_path / "legacy.key"
+    legacy.write_text(keys["alice"].key.read_text().replace("SIGSTORE PRIVATE KEY", "COSIGN PRIVATE KEY"))
+    assert legacy.read_text().startswith("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----")
+    key = load_private_key(legacy, PASSWORD.encode())
+    assert key.public.fingerprint == load_public_key(keys["alice"].pub).fingerprint
+
+
+def test_an_empty_password_is_a_password(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COSIGN_PASSWORD", "")
+    assert main(["oci", "keygen", "--output-key-prefix", str(tmp_path / "empty")]) == 0
+    load_private_key(tmp_path / "empty.key", b"")
+    with pytest.raises(SigningError, match="wrong password"):
+        load_private_key(tmp_path / "empty.key", b"x")
