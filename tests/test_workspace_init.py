@@ -106,3 +106,15 @@ def test_module_load_keeps_the_commented_config(tmp_path: Path, monkeypatch: pyt
         {"name": "demo", "source": "local", "path": "../extensions/taskservs/demo"}
     ]
     assert (tmp_path / "ws" / "extensions" / "taskservs" / "demo" / "manifest.yaml").is_file()
+
+
+def test_init_in_the_current_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`workspace init .` keeps the folder itself (the shell is in it) and fills it."""
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.delenv("PROVISIONING_REGISTRY", raising=False)
+    inode = (tmp_path / "here").stat().st_ino
+    assert main(["workspace", "init", "."]) == 0
+    assert (tmp_path / "here").stat().st_ino == inode
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == [".gitignore", "config", "extensions", "infra"]
+    assert load_config(Path.cwd(), require_modules=False).modules == ()

@@ -4,7 +4,8 @@ The config has every section of the seed's layout (core, extension sources, modu
 services, registry), the examples commented out, so an operator edits instead of looking up
 key names. Next to it: ``infra/ENV/settings.yaml`` (one example infra) and ``extensions/``
 (where ``dep resolve`` installs). The tree is written in a temporary sibling folder and renamed
-into place, so a failure leaves nothing behind.
+into place (inside an existing empty folder: moved up from a staging folder), so a failure leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -176,8 +177,10 @@ def init_workspace(
     }
     if infra is not None:
         files[f"infra/{infra}/settings.yaml"] = INFRA_TEMPLATE.format(name=infra)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=root.parent))
+    existing = root.is_dir()  # empty, checked above: stage inside it, so the folder itself stays (a shell may be in it)
+    if not existing:
+        root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=root if existing else root.parent))
     try:
         tmp.chmod(0o755)
         for folder in ("extensions", "infra"):
@@ -187,9 +190,12 @@ def init_workspace(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         load_config(tmp, require_modules=False)  # what we wrote must load
-        if root.is_dir():
-            root.rmdir()  # empty, checked above
-        os.replace(tmp, root)
+        if existing:
+            for entry in sorted(tmp.iterdir()):
+                os.replace(entry, root / entry.name)
+            tmp.rmdir()
+        else:
+            os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
