@@ -213,3 +213,13 @@ def test_a_failing_dry_run_leaves_nothing_behind(ws: Path, tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert "scripts/install.nu --dry-run failed (exit 1)" in err and "no package manager" in err
     assert snapshot(ws) == before and not (ws / "infra" / "test-env" / ".check").exists()
+
+
+def test_a_broken_extension_is_blamed(ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ext = generate_extension("taskserv", "demo", tmp_path / "src")
+    kcl = ext / "kcl" / "demo.k"
+    kcl.write_text(kcl.read_text().replace("port: int = 8080", 'port: int = "eighty"'))
+    assert create(ws, "demo", ext) == 1
+    err = capsys.readouterr().err
+    assert "the extension's KCL does not evaluate" in err and "demo/kcl/demo.k:" in err
+    assert "provisioning test extension" in err and "settings.yaml" not in err

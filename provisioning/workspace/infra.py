@@ -274,6 +274,7 @@ def _fill_optional(value: dict[str, Any], kcl_type: Any) -> None:
 def _explain(diagnostics: list[KclDiagnostic], items: list[_Item], infra: Infra, main: Path, ext_dir: Path) -> str:
     """KCL's errors in the user's terms: settings.yaml line and field, the schema's rule or type."""
     messages: list[str] = []
+    broken: list[str] = []
     for diag in diagnostics:
         ours = [p for p in diag.places if p.file.name == main.name]
         theirs = [p for p in diag.places if p.file.name != main.name]
@@ -293,6 +294,9 @@ def _explain(diagnostics: list[KclDiagnostic], items: list[_Item], infra: Infra,
                 rule_text = f" ({ext_dir.name}/{rel.as_posix()}:{rule.line})"
             except ValueError:
                 rule_text = f" ({rule.file.name}:{rule.line})"
+        if item is None and not ours:  # the extension's own KCL fails, whatever the infra says
+            broken.append(f"{reason}{rule_text}")
+            continue
         if item is None:
             msg = f"{display_path(infra.file)}: {reason}{rule_text}"
         else:
@@ -306,6 +310,12 @@ def _explain(diagnostics: list[KclDiagnostic], items: list[_Item], infra: Infra,
         where_key = msg.split(": ", 2)[:2]
         if not any(m.split(": ", 2)[:2] == where_key for m in messages):  # one message per field
             messages.append(msg)
+    if broken and not messages:
+        return (
+            f"{display_path(ext_dir)}: the extension's KCL does not evaluate: "
+            + "; ".join(dict.fromkeys(broken))
+            + f"; fix the extension (`provisioning test extension {display_path(ext_dir)}`), nothing was written"
+        )
     if not messages:
         messages.append(f"{display_path(infra.file)}: the values do not fit the extension's schema")
     return "\n".join(messages) + f"\nfix {display_path(infra.file)} (nothing was written)"
