@@ -9,11 +9,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from ..oci.descriptor import Descriptor
 from ..oci.layout import LayoutStorage
 from ..oci.namespace import NamespaceCopyResult, RepositoryCopy, copy_namespace
 from ..oci.store import Storage
 from .verify import verify_bundle
+
+SMALL_BLOB = 1 << 20
+
+
+class _UploadSmall:
+    """A destination repository that uploads small blobs of a manifest it lacks without asking first: a PUT of a
+    blob the registry has is a no-op there, and the question costs as much as the upload. Large blobs (images)
+    are still checked, so a rerun never sends them twice."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def exists(self, desc: Descriptor) -> bool:
+        expect_absent = getattr(self._inner, "expect_absent", None)
+        if desc.is_manifest or desc.size > SMALL_BLOB or expect_absent is None:
+            return bool(self._inner.exists(desc))
+        expect_absent(desc)
+        return False
+
+
+class _Destination:
+    def __init__(self, inner: Storage) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def repository(self, name: str) -> Any:
+        return _UploadSmall(self._inner.repository(name))
 
 
 def push_bundle(
@@ -31,7 +66,7 @@ def push_bundle(
     bundle = verify_bundle(root).bundle if verify else read_bundle(root)
     return copy_namespace(
         LayoutStorage(root),
-        dst,
+        _Destination(dst),
         repositories=bundle.repositories(),
         parallel=parallel,
         concurrency=concurrency,
