@@ -224,3 +224,14 @@ def test_a_lock_that_is_a_link_is_refused_and_never_written_through(ws: Path, tm
     keep = elsewhere.read_text()
     main(["dep", "resolve"])
     assert elsewhere.read_text() == keep
+
+
+def test_a_workspace_whose_extensions_folder_is_a_link_is_not_installed_into(ws: Path, tmp_path: Path, capsys) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (ws / "extensions").mkdir()
+    os.symlink(elsewhere, ws / "extensions" / "taskservs")
+    assert main(["dep", "resolve"]) == 1
+    err = capsys.readouterr().err
+    assert "is a symbolic link" in err and "Traceback" not in err
+    assert list(elsewhere.iterdir()) == []

@@ -35,7 +35,16 @@ from .. import __version__
 from ..errors import AuthError, DigestMismatch, NotFound, ProvisioningError, RegistryError, TagConflict
 from .auth import CATALOG_SCOPE, RegistryAuth, parse_challenge, repository_scope
 from .credentials import Credentials
-from .descriptor import INDEX, MANIFEST, MANIFEST_TYPES, MAX_MANIFEST_SIZE, Descriptor, check_size, sha256_digest
+from .descriptor import (
+    INDEX,
+    MANIFEST,
+    MANIFEST_TYPES,
+    MAX_MANIFEST_SIZE,
+    Descriptor,
+    InvalidContent,
+    check_size,
+    sha256_digest,
+)
 from .endpoint import Endpoint, is_loopback, parse_endpoint, split_host  # noqa: F401 (re-exported)
 from .reference import tag_for_version, validate_repository
 from .store import verified
@@ -418,10 +427,18 @@ class RemoteStorage:
                     allow_redirects=False,
                     **kwargs,
                 )
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 watch.done = True
                 if watch.fired:
                     raise too_slow(self.registry_host, method, url, self.limits, watch) from None
+                if not own and isinstance(exc, requests.exceptions.SSLError):
+                    raise RegistryError(
+                        f"{self.registry_host} sent this request to {urlsplit(url).netloc}, whose TLS certificate is "
+                        f"not trusted ({str(exc)[:160]}); nothing was sent there. --insecure and --ca-file apply to "
+                        f"{self.registry_host} only",
+                        method=method,
+                        url=url,
+                    ) from None
                 raise
             finally:
                 WATCHDOG.local.current = previous
@@ -442,7 +459,7 @@ class RemoteStorage:
     def _read_whole(self, resp: requests.Response, method: str, url: str, limit: int) -> None:
         """Read a body that is used whole, bounded in size (and in time by the rate watch)."""
         try:
-            read_body(resp, limit)
+            read_body(resp, limit, has_body=method != "HEAD")
         except BodyTooLarge:
             raise RegistryError(
                 f"{self.registry_host} answered {method} {url} with more than {limit} bytes; refused (not what a "
@@ -468,7 +485,7 @@ class RemoteStorage:
     def _read_error_body(self, resp: requests.Response, method: str, url: str) -> None:
         """An error answer's body, for its error codes: at most a little, and nothing that hangs."""
         try:
-            read_body(resp, MAX_ERROR_BODY)
+            read_body(resp, MAX_ERROR_BODY, has_body=method != "HEAD")
         except (BodyTooLarge, requests.RequestException):
             resp._content, resp._content_consumed = b"", True
         except ProvisioningError:
@@ -1173,9 +1190,15 @@ class RemoteTarget:
             return []
         return self._filter(manifests, artifact_type)
 
-    @staticmethod
-    def _filter(manifests: list[dict[str, Any]], artifact_type: str | None) -> list[Descriptor]:
-        out = [Descriptor.from_dict(m) for m in manifests if isinstance(m, dict) and "digest" in m]
+    def _filter(self, manifests: Any, artifact_type: str | None) -> list[Descriptor]:
+        try:
+            if not isinstance(manifests, list):
+                raise InvalidContent("'manifests' must be a list of descriptors")
+            out = [Descriptor.from_dict(m) for m in manifests]
+        except InvalidContent as exc:
+            raise RegistryError(
+                f"{self.storage.registry_host}/{self.name}: the referrers of a manifest are malformed: {exc}"
+            ) from None
         return [d for d in out if artifact_type is None or d.artifact_type == artifact_type]
 
     # -- blob upload -------------------------------------------------------------------------------

@@ -251,15 +251,16 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-def read_body(resp: requests.Response, limit: int) -> bytes:
+def read_body(resp: requests.Response, limit: int, *, has_body: bool = True) -> bytes:
     """Read a response's whole body, at most ``limit`` bytes (``BodyTooLarge`` beyond); later ``.content``
-    and ``.json()`` use what was read."""
+    and ``.json()`` use what was read. ``has_body=False`` (a HEAD): the Content-Length describes what a GET
+    would send, so it is not a reason to refuse."""
     if getattr(resp, "_content_consumed", False) and isinstance(resp._content, bytes):
         if len(resp._content) > limit:
             raise BodyTooLarge(limit)
         return resp._content
     length = resp.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
+    if has_body and length.isdigit() and int(length) > limit:
         resp.close()
         raise BodyTooLarge(limit)
     data = bytearray()

@@ -19,6 +19,7 @@ from ..oci.reference import is_path_registry, tag_for_version
 from ..yamlfile import safe_load
 from .catalogs import Catalogs, catalog_policy
 from .config import (
+    EXTENSION_NAME,
     PLURALS,
     TYPES,
     RegistrySettings,
@@ -320,6 +321,8 @@ def check_updates(
 
 def find_local_extension(type_: str, name: str, path: str | None, workspace: Path) -> Path:
     """The folder of a local extension: --path, else ./extensions/<type>s/<name>, else $PROVISIONING_EXTENSIONS."""
+    if not EXTENSION_NAME.match(name):
+        raise ValidationError(f"{name!r} is not an extension name (lowercase letters, digits, '.', '_', '-')")
     candidates = []
     if path:
         candidates.append(Path(path).expanduser())

@@ -604,6 +604,14 @@ def install(
     limits = limits or ExtractLimits.from_env()
     report = InstallReport()
     ext_root = root / "extensions"
+    from .config import TYPES
+
+    for folder in [ext_root, *(ext_root / f"{t}s" for t in TYPES)]:
+        if os.path.islink(folder):  # a workspace from a pull request must not redirect the install elsewhere
+            raise UnsafeArchive(
+                f"{folder} is a symbolic link; extensions are installed only into real folders of the workspace: "
+                "replace the link with a folder"
+            )
     with _workspace_lock(root):
         recover(root)
         todo = []
