@@ -86,6 +86,14 @@ class Registry:
     def mark(self) -> int:
         return self.log.stat().st_size
 
+    def paths_since(self, mark: int) -> list[str]:
+        """The paths requested since ``mark`` (to see which repositories a command touched)."""
+        time.sleep(0.05)
+        with open(self.log, "rb") as fh:
+            fh.seek(mark)
+            text = fh.read().decode(errors="replace")
+        return [m.group(2).split("?", 1)[0] for m in map(ACCESS_LINE.match, text.splitlines()) if m]
+
     def requests_since(self, mark: int) -> Counter[str]:
         """Requests logged since ``mark``, by ``METHOD kind status`` (kind: manifests, blobs, uploads, …)."""
         time.sleep(0.05)  # the registry writes the log line after the response
@@ -211,6 +219,7 @@ def run_doit(
     log: Path,
     allow_failure: bool = False,
     keep_going: bool = False,
+    keep_report: bool = False,
 ) -> Callable[[], dict[str, Any]]:
     """Run doit in ``workdir``; return the publish report's counts (and fail loudly if doit failed)."""
 
@@ -228,8 +237,9 @@ def run_doit(
         validated = marks.get("validated", 0) - started if marks.get("validated", 0) >= started else None
         (workdir / "build" / "publish" / "progress.json").unlink(missing_ok=True)
         report = workdir / "build" / "publish" / "report.json"
-        counts = json.loads(report.read_text())["counts"] if report.is_file() and "publish" in tasks else {}
-        if report.is_file():
+        publishing = any(t.startswith("publish") for t in tasks)
+        counts = json.loads(report.read_text())["counts"] if report.is_file() and publishing else {}
+        if report.is_file() and not keep_report:
             report.unlink()  # the next run writes its own
         if proc.returncode != 0:
             if not allow_failure:
@@ -456,7 +466,7 @@ class Bench:
         return clone, workdir
 
     def ours(self, label: str, clone: Path, workdir: Path, tasks: Sequence[str] = ("publish",), **kw: Any) -> Run:
-        variables = self.ours_vars if "publish" in tasks else {}
+        variables = self.ours_vars if any(t.startswith("publish") for t in tasks) else {}
         cmd = run_doit(workdir, clone, tasks, variables, self.args.jobs, self.log, **kw)
         return measured(self.reg, label, cmd)
 
@@ -559,6 +569,68 @@ class Bench:
 
 
 PROFILE_FIRST = 20
+
+
+def shard_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """``doit publish shard=I/N`` in N fresh clones, then ``doit publish_catalog``, beside one unsharded run.
+
+    Each shard is checked to send no request to another shard's repositories (from the registry's
+    access log). In CI the shards run at the same time, so the sharded wall time is the slowest shard
+    plus the merge; here they run one after another on one machine.
+    """
+    n, shards = args.count, args.shards
+    print(f"generating {n} extensions for {shards} shards ...", flush=True)
+    make_source(work / "source", n, args.seed)
+    rows: list[dict[str, Any]] = []
+    with Registry(work / "registry") as reg:
+        bench = Bench(args, work, reg)
+        bench.ours_vars = {"registry": reg.host, "namespace": "bench-shards"}
+        merge_clone, merge_dir = bench.clone()
+        for i in range(1, shards + 1):
+            clone, workdir = bench.clone()
+            mark = reg.mark()
+            run = bench.ours(
+                f"ours: doit -n {args.jobs} publish shard={i}/{shards}",
+                clone,
+                workdir,
+                ("publish", f"shard={i}/{shards}"),
+                keep_report=True,
+            )
+            report_doc = json.loads((workdir / "build" / "publish" / "report.json").read_text())
+            mine = {r["name"] for r in report_doc["extensions"]}
+            prefix = "/v2/bench-shards/"
+            touched = {p[len(prefix) :].split("/")[0] for p in reg.paths_since(mark) if p.startswith(prefix)}
+            foreign = sorted(touched - mine)
+            dest = merge_dir / "build" / "publish" / "shards" / str(i)
+            dest.mkdir(parents=True)
+            shutil.copy(workdir / "build" / "publish" / "report.json", dest / "report.json")
+            rows.append(
+                {
+                    "shard": f"{i}/{shards}",
+                    "extensions": len(mine),
+                    "seconds": run.seconds,
+                    "requests": run.requests,
+                    "foreign_repositories": foreign,
+                }
+            )
+        merge = bench.ours("ours: doit publish_catalog (the merge job)", merge_clone, merge_dir, ("publish_catalog",))
+        bench.ours_vars = {"registry": reg.host, "namespace": "bench-unsharded"}
+        clone, workdir = bench.clone()
+        whole = bench.ours(f"ours: doit -n {args.jobs} publish (one runner, all {n})", clone, workdir)
+    slowest = max(r["seconds"] for r in rows)
+    print()
+    print(f"{'shard':<8}{'extensions':>11}{'time':>10}{'requests':>10}  requests to other shards' repositories")
+    for r in rows:
+        print(
+            f"{r['shard']:<8}{r['extensions']:>11}{r['seconds']:>9.1f}s{r['requests']:>10}  "
+            f"{len(r['foreign_repositories'])} {r['foreign_repositories'][:5] or ''}"
+        )
+    print(f"{'merge':<8}{'':>11}{merge.seconds:>9.1f}s{merge.requests:>10}  (one summary, one report, the catalog)")
+    print(
+        f"\nsharded wall time on {shards} runners (slowest shard + merge): {slowest + merge.seconds:.1f} s; "
+        f"one runner publishing all {n}: {whole.seconds:.1f} s ({whole.requests} requests)"
+    )
+    return {"shards": rows, "merge": asdict(merge), "unsharded": asdict(whole), "count": n}
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -716,6 +788,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="also write pyinstrument profiles of ours here")
+    parser.add_argument(
+        "--shards", type=int, default=0, help="instead: N shard runs of --count extensions and the merge (e.g. 4, 800)"
+    )
     args = parser.parse_args(argv)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=False)
@@ -723,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="publish-bench-"))
     try:
-        result = benchmark(args, work)
+        result = shard_benchmark(args, work) if args.shards else benchmark(args, work)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -211,7 +211,14 @@ class LoopbackServer:
         import threading
         from http.server import ThreadingHTTPServer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is not news
+                    super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -59,6 +59,8 @@ def project(tmp_path: Path) -> Path:
 def store_tags(store: Path) -> dict[str, list[str]]:
     out = {}
     for index in sorted(store.glob(f"{NS}/*/index.json")):
+        if index.parent.name == "provisioning-catalog":
+            continue  # the namespace's catalog (checked where it matters)
         doc = json.loads(index.read_text())
         out[index.parent.name] = sorted(m["annotations"]["org.opencontainers.image.ref.name"] for m in doc["manifests"])
     return out
@@ -77,6 +79,14 @@ def test_publish_twice_then_change_one_file(project: Path):
     report = json.loads((project / "build" / "publish" / "report.json").read_text())
     assert report["counts"] == {"published": 4, "unchanged": 0, "refused": 0, "failed": 0}
     assert "4 published" in first.stdout
+    # the run ends with the namespace's catalog, which says what a rebuild from the store says
+    from provisioning.catalog import read_catalog, rebuild_catalog
+    from provisioning.oci.layout import LayoutStorage
+
+    loaded = read_catalog(LayoutStorage(store), NS)
+    assert loaded is not None and sorted(loaded.catalog.extensions) == ["aws", "containerd", "etcd", "kubernetes"]
+    assert loaded.catalog.same_content(rebuild_catalog(LayoutStorage(store), NS))
+    assert report["catalog"]["status"] == "written" and "catalog:" in first.stdout
 
     second = doit(project, "publish")
     assert executed(second.stdout, "publish") == set()
@@ -88,6 +98,10 @@ def test_publish_twice_then_change_one_file(project: Path):
     third = doit(project, "publish")
     assert executed(third.stdout, "publish") == {"taskservs/etcd"}
     assert store_tags(store)["etcd"] == ["3.5.0", "3.5.1"]
+    later = read_catalog(LayoutStorage(store), NS)
+    assert later is not None and later.catalog.generation == loaded.catalog.generation + 1  # the second run wrote none
+    assert sorted(later.catalog.extensions["etcd"].versions) == ["3.5.0", "3.5.1"]
+    assert later.catalog.same_content(rebuild_catalog(LayoutStorage(store), NS))
 
 
 def test_fresh_clone_without_doit_database_uploads_nothing(project: Path):

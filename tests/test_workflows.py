@@ -33,3 +33,20 @@ def test_ci_validates_tests_and_packages_on_main():
     runs = " ".join(step.get("run", "") for step in doc["jobs"]["validate-test-package"]["steps"])
     for command in ("doit -n 2 validate", "doit -n 2 test", "doit -n 2 package", "pytest"):
         assert command in runs
+
+
+def test_sharded_publish_is_a_matrix_over_every_shard_and_one_merge():
+    doc = yaml.safe_load((WORKFLOWS / "publish-sharded.yml").read_text())
+    shards = int(doc["env"]["SHARDS"])
+    job = doc["jobs"]["publish"]
+    assert job["strategy"]["matrix"]["shard"] == list(range(1, shards + 1))  # every part, each once
+    assert job["strategy"]["fail-fast"] is False  # one failing shard does not cancel the others
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert 'publish shard="${{ matrix.shard }}/$SHARDS"' in runs
+    uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert uploads and uploads[0]["with"]["path"] == "build/publish/report.json"
+    merge = doc["jobs"]["merge"]
+    assert merge["needs"] == "publish" and "cancelled()" in merge["if"]
+    download = next(s for s in merge["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    assert download["with"]["path"] == "build/publish/shards"  # where doit publish_catalog looks
+    assert any("doit publish_catalog" in s.get("run", "") for s in merge["steps"])

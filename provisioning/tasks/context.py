@@ -33,6 +33,9 @@ VARIABLES = {
     "build": "the build folder (default ./build)",
     "force": "true: re-publish versions whose content changed, and check every extension again",
     "tag": "a release tag: TYPE/NAME/vVERSION (one extension) or vVERSION (the core)",
+    "catalog": "false: leave the namespace's catalog alone (default: refresh it once at the end of the run)",
+    "shard": "I/N: publish only part I of N (the CI matrix); `doit publish_catalog` merges the parts",
+    "reports": "publish_catalog: the shards' report.json files, a glob (default build/publish/shards/*/report.json)",
     "sign": "a cosign private key (PREFIX.key): sign what is published (also `signing: {key: …}` in the config)",
 }
 
@@ -67,6 +70,8 @@ class PipelineContext:
     release_tag: str | None
     run: str = field(default_factory=run_id)
     signing_key: Path | None = None  # sign every published artifact with this cosign key
+    shard: tuple[int, int] | None = None  # (I, N): this run publishes part I of N
+    catalog: bool = True  # refresh the namespace's catalog at the end of the run
 
     @property
     def packages_dir(self) -> Path:
@@ -100,7 +105,26 @@ def pipeline_context(root: Path | None = None) -> PipelineContext:
     settings = registry_settings(registry=registry, namespace=_setting("namespace"), workspace=workspace)
     force = (_setting("force", "PROVISIONING_FORCE") or "").lower() in TRUE
     tag = _setting("tag", "PROVISIONING_RELEASE_TAG")
-    return PipelineContext(root, extensions, build, settings, force, tag, signing_key=_signing_key(root, workspace))
+    shard = None
+    if text := _setting("shard", "PROVISIONING_SHARD"):
+        from ..errors import UsageError
+        from .shards import parse_shard
+
+        try:
+            shard = parse_shard(text)
+        except UsageError as exc:
+            usage_exit(str(exc))
+    return PipelineContext(
+        root,
+        extensions,
+        build,
+        settings,
+        force,
+        tag,
+        signing_key=_signing_key(root, workspace),
+        shard=shard,
+        catalog=(_setting("catalog", "PROVISIONING_PUBLISH_CATALOG") or "true").lower() in TRUE,
+    )
 
 
 def _signing_key(root: Path, workspace: Path | None) -> Path | None:

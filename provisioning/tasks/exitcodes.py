@@ -26,3 +26,20 @@ def unmet_dependency_keeps_the_result() -> None:
 
     handle.keeps_result = True  # type: ignore[attr-defined]
     runner.Runner._handle_task_error = handle  # type: ignore[method-assign]
+
+
+def reporter_can_fail_the_run() -> None:
+    """A failure the reporter meets at the end of a run (the catalog step) makes the run exit 1."""
+    original = runner.Runner.finish
+    if getattr(original, "reporter_fails", False):
+        return
+
+    def finish(self):
+        result = original(self)
+        if getattr(self.reporter, "run_failed", False) and result == runner.SUCCESS:
+            self.final_result = runner.FAILURE
+            return runner.FAILURE
+        return result
+
+    finish.reporter_fails = True  # type: ignore[attr-defined]
+    runner.Runner.finish = finish  # type: ignore[method-assign]

@@ -34,6 +34,7 @@ from ..publish import (
 from ..settings import RegistrySettings
 from .context import PipelineContext, extension_dirs, extension_files, identity, task_key, try_load, usage_exit
 from .release import release_filter
+from .shards import in_shard
 
 
 @cache
@@ -153,7 +154,7 @@ def _run_preflight(ctx: PipelineContext, known: list[str]) -> None:
     path = _preflight_file(ctx)
     path.unlink(missing_ok=True)  # an earlier run's answers must never be read as this run's
     try:
-        selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
+        selected = in_shard(release_filter(ctx, extension_dirs(ctx.extensions_dir)), ctx.shard)
         loaded = [e for e in (try_load(d) for d in selected) if e is not None]
         storage, namespace = _storage(ctx), ctx.settings.namespace
         marks: dict[str, float] = {"started": time.time()}
@@ -315,7 +316,7 @@ def publish_tasks(ctx: PipelineContext):
 
     destination = {"registry": s.registry, "namespace": s.namespace, "signing": key_identity(ctx)}
     try:
-        selected = release_filter(ctx, extension_dirs(ctx.extensions_dir))
+        selected = in_shard(release_filter(ctx, extension_dirs(ctx.extensions_dir)), ctx.shard)
     except ProvisioningError as exc:
         usage_exit(str(exc))
     yield from core_tasks(ctx)
@@ -364,6 +365,8 @@ def core_tasks(ctx: PipelineContext):
     """On a core release tag (``v3.5.0``), publish ``provisioning-core:v3.5.0``."""
     from .release import core_version_error, parse_release_tag
 
+    if ctx.shard is not None and ctx.shard[0] != 1:
+        return  # one shard publishes the core
     if ctx.release_tag and parse_release_tag(ctx.release_tag)[0] == "core":
         if error := core_version_error(ctx):
             usage_exit(error)

@@ -104,13 +104,30 @@ def summary_lines(report: dict[str, Any], path: Path) -> list[str]:
             f"signatures: {s['signed']} signed now, {s['already-signed']} already signed, "
             f"{s['signed-earlier']} signed in an earlier run (key {report['signing']['key']})"
         )
+    if "shard" in report:
+        sh = report["shard"]
+        lines.append(f"shard {sh['index']}/{sh['count']}: the catalog is written by the merge (doit publish_catalog)")
+    if "catalog" in report:
+        lines.append(report["catalog"].get("line") or report["catalog"].get("message", ""))
     return lines
 
 
-def finish_run(ctx: PipelineContext, results: list[dict[str, Any]], started: str) -> tuple[dict[str, Any], Path]:
-    """The one place a publish run ends: the report and its summary (later steps of a run extend it here)."""
+def finish_run(
+    ctx: PipelineContext, results: list[dict[str, Any]], started: str, *, merging: bool = False
+) -> tuple[dict[str, Any], Path]:
+    """The one place a publish run ends: the report and its summary, and the catalog once.
+
+    A shard leaves the catalog to the merge job (``doit publish_catalog``, ``merging``), which
+    refreshes it for every extension of the tree.
+    """
     report = summarise(results)
     report["run"] = run_section(ctx, started)
+    if ctx.shard is not None:
+        report["shard"] = {"index": ctx.shard[0], "count": ctx.shard[1]}
+    elif ctx.catalog and (merging or any(r.get("status") in ("published", "unchanged", "refused") for r in results)):
+        from .catalog import update_catalog
+
+        report["catalog"] = update_catalog(ctx, results, whole_tree=merging)
     return report, write_report(ctx, report)
 
 
@@ -126,6 +143,8 @@ class PublishReporter(ConsoleReporter):
         self._ctx = pipeline_context()
         self._started = _now()
         self._publishing = any(_is_publish(n) for n in (selected_tasks or []))
+        self._merging = "publish_catalog" in (selected_tasks or [])
+        self.run_failed = False  # set when the end of the run failed (the catalog): the run exits 1
         self._skipped: list[dict[str, Any]] = []
         self._failed: dict[str, str] = {}
         self._clean_stale(self._ctx.results_dir / "results")
@@ -168,6 +187,7 @@ class PublishReporter(ConsoleReporter):
         for key, message in self._failed.items():  # failed before writing a result (doit refused to run it)
             if key not in seen and key != "release-tag":
                 results.append(PublishResult(key, key.rsplit("/", 1)[-1], "", "", FAILED, message=message).to_dict())
-        report, path = finish_run(self._ctx, results, self._started)
+        report, path = finish_run(self._ctx, results, self._started, merging=self._merging)
+        self.run_failed = report.get("catalog", {}).get("status") == "failed"
         shutil.rmtree(run_dir, ignore_errors=True)
         self.outstream.write("\n" + "\n".join(summary_lines(report, path)) + "\n")

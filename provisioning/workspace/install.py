@@ -535,10 +535,11 @@ def _check_extracted(folder: Path, entry: LockedExtension) -> None:
         if isinstance(deps, (dict, type(None)))
         else None
     )
-    if got is not None and got != dict(entry.dependencies):
+    locked = getattr(entry, "dependencies", None)
+    if got is not None and locked is not None and got != dict(locked):
         raise ValidationError(
             f"{entry.name} {entry.version}: the artifact's manifest.yaml declares dependencies {got}, the lock says "
-            f"{dict(entry.dependencies)}; the lock (or the catalog it came from) does not describe this artifact"
+            f"{dict(locked)}; the lock (or the catalog it came from) does not describe this artifact"
         )
 
 
