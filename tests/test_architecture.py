@@ -87,3 +87,18 @@ def test_each_store_has_the_powers_it_claims(tmp_path: Path) -> None:
         assert isinstance(lt, power), power
     assert not isinstance(lt, s.BlindPusher)
     assert isinstance(mt, s.Deleter) and not isinstance(mt, s.Mounter)
+
+
+def test_only_the_registry_client_imports_requests(architecture) -> None:
+    outside = [
+        m
+        for m in architecture.report(PROJECT)["modules_importing_requests"]
+        if not m.startswith("provisioning.oci.remote")
+    ]
+    assert outside == [], "the HTTP library belongs to provisioning/oci/remote/ only"
+
+
+def test_credentials_is_a_leaf_of_the_registry_client(architecture) -> None:
+    mods = architecture.scan(PROJECT, type_checking=True)
+    above = {m for m in mods["provisioning.oci.credentials"].imports if m.startswith("provisioning.oci.remote")}
+    assert above == set()

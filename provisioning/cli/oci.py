@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import getpass
 import io
 import json
@@ -149,35 +148,13 @@ def display_ref(ref: Reference, tag: str | None = None) -> str:
 
 
 def _translate(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Map transport failures that escaped the store to one clear message (exit 1)."""
+    """Where a command meets the registry library: nothing to catch here.
 
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        import requests
-
-        try:
-            return func(args)
-        except requests.exceptions.SSLError as exc:
-            raise ProvisioningError(
-                f"TLS handshake with the registry failed ({_short(exc)}). If it uses a private CA pass "
-                "--ca-file CA.pem; --insecure skips certificate checks; --plain-http is only for registries "
-                "that do not speak TLS at all"
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            raise ProvisioningError(
-                f"cannot connect to the registry ({_short(exc)}): check --registry and that it is running "
-                "(a local one: provisioning oci-registry start)"
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            raise ProvisioningError(f"the registry did not answer in time ({_short(exc)}); try again") from exc
-
-    return wrapper
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    m = re.search(r"\(Caused by (\w+)\(", text)
-    return m.group(1) if m else text[:200]
+    The remote client (``oci/remote/``) turns every answer and transport failure into our own
+    errors, which ``cli.main`` prints; no command knows the HTTP library. Kept as the one place to
+    hang boundary handling while the commands that use it move on.
+    """
+    return func
 
 
 def human_size(n: int) -> str:

@@ -20,14 +20,11 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import paths
 from ..errors import AuthError, ProvisioningError
 from .endpoint import strip_scheme
-
-if TYPE_CHECKING:
-    from .remote import RemoteStorage
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +268,13 @@ def _load_own_file() -> dict[str, Any]:
     return data
 
 
-def login(host: str, username: str, password: str, *, verify_with: RemoteStorage | None = None) -> Path:
+class CredentialsChecker(Protocol):
+    """What ``login`` needs from a registry client (``oci.remote.RemoteStorage``): prove credentials work."""
+
+    def check_credentials(self, credentials: Credentials | None) -> None: ...
+
+
+def login(host: str, username: str, password: str, *, verify_with: CredentialsChecker | None = None) -> Path:
     """Check the credentials against the registry (when ``verify_with``), then store them 0600."""
     host = normalize_host(host)
     if not username or not password:

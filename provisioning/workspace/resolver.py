@@ -919,8 +919,4 @@ def pin_platform_images(config: WorkspaceConfig, stores: Stores) -> dict[str, di
             entry["digest"] = target.resolve(ref.reference).digest
         except (ProvisioningError, InvalidReference, OSError) as exc:
             log.warning("platform image %s (%s) not pinned: %s", service, image, exc)
-        except Exception as exc:  # a transport error of the HTTP library: unreachable registry
-            if type(exc).__module__.split(".")[0] not in ("requests", "urllib3"):
-                raise
-            log.warning("platform image %s (%s) not pinned: registry unreachable (%s)", service, image, exc)
     return out
