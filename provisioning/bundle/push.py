@@ -14,7 +14,7 @@ from typing import Any
 from ..oci.descriptor import Descriptor
 from ..oci.layout import LayoutStorage
 from ..oci.namespace import NamespaceCopyResult, RepositoryCopy, copy_namespace
-from ..oci.store import Storage
+from ..oci.store import BlindPusher, Storage
 from .verify import verify_bundle
 
 SMALL_BLOB = 1 << 20
@@ -33,10 +33,9 @@ class _UploadSmall:
         return getattr(self._inner, name)
 
     def exists(self, desc: Descriptor) -> bool:
-        expect_absent = getattr(self._inner, "expect_absent", None)
-        if desc.is_manifest or desc.size > SMALL_BLOB or expect_absent is None:
+        if desc.is_manifest or desc.size > SMALL_BLOB or not isinstance(self._inner, BlindPusher):
             return bool(self._inner.exists(desc))
-        expect_absent(desc)
+        self._inner.expect_absent(desc)
         return False
 
 
