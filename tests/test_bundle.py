@@ -28,6 +28,7 @@ from test_workspace_helpers import (  # noqa: F401
 
 from provisioning.cli import main
 from provisioning.oci.open import open_storage
+from tools import require
 
 
 @pytest.fixture
@@ -93,20 +94,20 @@ def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Pat
     assert "verified" in text
 
 
-@pytest.mark.skipif(shutil.which("oras") is None, reason="the oras CLI is not on PATH (.ci/setup builds it)")
 def test_the_oras_cli_reads_the_bundle_layouts(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:
+    oras = require("oras")
     out = tmp_path / "bundle"
     create(capsys, ws, out)
     digest = lock_json(ws)["extensions"]["kubernetes"]["digest"]
     layout = out / namespace / "kubernetes"
     fetched = subprocess.run(
-        ["oras", "manifest", "fetch", "--oci-layout", f"{layout}:1.28.0", "--descriptor"],
+        [oras, "manifest", "fetch", "--oci-layout", f"{layout}:1.28.0", "--descriptor"],
         check=True,
         capture_output=True,
         text=True,
     )
     assert json.loads(fetched.stdout)["digest"] == digest
-    tags = subprocess.run(["oras", "repo", "tags", "--oci-layout", str(layout)], check=True, capture_output=True)
+    tags = subprocess.run([oras, "repo", "tags", "--oci-layout", str(layout)], check=True, capture_output=True)
     assert b"1.28.0" in tags.stdout and b".sig" in tags.stdout
 
 
