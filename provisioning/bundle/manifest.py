@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProvisioningError
-from ..oci.reference import validate_repository
+from ..oci.reference import DIGEST, validate_repository
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_VERSION = 1
 KINDS = ("extension", "core", "platform", "artifact", "signature", "referrer")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
 class BundleError(ProvisioningError):
@@ -131,7 +129,7 @@ def read_bundle(root: Path) -> Bundle:
             digest, kind, size = a["digest"], a["kind"], a["size"]
         except (KeyError, TypeError):
             raise BundleError(f"{where} needs repository, digest, mediaType, size and kind") from None
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
+        if not isinstance(digest, str) or not DIGEST.match(digest):
             raise BundleError(f"{where}: digest {digest!r} is not sha256:<64 hex digits>")
         if kind not in KINDS or not isinstance(size, int) or size < 0:
             raise BundleError(f"{where}: kind must be one of {', '.join(KINDS)} and size a non-negative integer")

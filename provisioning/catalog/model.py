@@ -18,10 +18,10 @@ from typing import Any
 from ..errors import ValidationError
 from ..extension import TYPES
 from ..oci.descriptor import MANIFEST, MANIFEST_TYPES, canonical_json
+from ..oci.reference import DIGEST
 from ..versions import is_valid_version, sort_versions
 
 SCHEMA_VERSION = 1
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 MAX_ENTRIES = 200_000
 
@@ -274,7 +274,7 @@ def _version_entry(version: Any, v: Any, at: str) -> VersionEntry:
     if not isinstance(v, dict):
         raise CatalogError(f"{at}: not an object")
     digest = v.get("digest")
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not DIGEST.match(digest):
         raise CatalogError(f"{at}.digest: {digest!r} is not a sha256 digest")
     size = v.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
@@ -286,7 +286,7 @@ def _version_entry(version: Any, v: Any, at: str) -> VersionEntry:
     if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(c, str) for k, c in deps.items()):
         raise CatalogError(f"{at}.dependencies: not an object of name -> version range")
     source = v.get("source_digest")
-    if source is not None and (not isinstance(source, str) or not _DIGEST.match(source)):
+    if source is not None and (not isinstance(source, str) or not DIGEST.match(source)):
         raise CatalogError(f"{at}.source_digest: {source!r} is not a sha256 digest")
     mpv = v.get("min_provisioning_version")
     if mpv is not None and not isinstance(mpv, str):

@@ -16,7 +16,8 @@ DEFAULT_NAMESPACE = "provisioning-extensions"
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+"""A sha256 digest as OCI writes it (lowercase hex); the one pattern every parser of digests uses."""
 
 
 class InvalidReference(UsageError):
@@ -108,7 +109,7 @@ def parse_reference(
     digest = None
     if "@" in text:
         text, digest = text.rsplit("@", 1)
-        if not _DIGEST.match(digest):
+        if not DIGEST.match(digest):
             raise InvalidReference(f"invalid digest in reference {original!r}: expected sha256:<64 hex digits>")
     tag = None
     last = text.rsplit("/", 1)[-1]

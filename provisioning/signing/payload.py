@@ -9,15 +9,14 @@ and the bytes we read are parsed strictly: a payload that is not this shape name
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..oci.reference import DIGEST
 from . import SigningError
 
 SIGNATURE_TYPE = "cosign container image signature"
 MAX_PAYLOAD = 64 << 10  # cosign's payloads are a few hundred bytes
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Claim:
 
 def simple_signing_payload(docker_reference: str, digest: str, optional: dict[str, Any] | None = None) -> bytes:
     """The payload bytes for a manifest digest, as cosign lays them out (key order included)."""
-    if not _DIGEST.match(digest):
+    if not DIGEST.match(digest):
         raise SigningError(f"cannot sign {digest!r}: only sha256 manifest digests are signed")
     doc = {
         "critical": {
@@ -59,6 +58,6 @@ def parse_claim(payload: bytes) -> Claim:
         raise SigningError("the signed payload is not a cosign simple-signing payload") from None
     if kind != SIGNATURE_TYPE:
         raise SigningError(f"the signed payload has type {str(kind)[:80]!r}, not {SIGNATURE_TYPE!r}")
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not DIGEST.match(digest):
         raise SigningError("the signed payload names no valid sha256 manifest digest")
     return Claim(digest, str(reference), optional if isinstance(optional, dict) else None)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..errors import ValidationError
 from ..oci.descriptor import MANIFEST
-from ..oci.reference import InvalidReference, is_path_registry, layout_path, validate_repository
+from ..oci.reference import DIGEST, InvalidReference, is_path_registry, layout_path, validate_repository
 from ..safefile import UnsafeFile, read_bounded, replace_file
 from .config import EXTENSION_NAME, TYPES, RegistrySettings, display_path, portable_registry
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 LOCK_VERSION = 1
 MAX_LOCK_BYTES = 64 << 20  # thousands of extensions fit in a few megabytes
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
@@ -165,7 +164,7 @@ def _signature(raw: Any, path: Path, where: str) -> dict[str, Any] | None:
     if not isinstance(raw, dict) or raw.get("kind") not in ("simple-signing", "sigstore-bundle"):
         raise _fail(path, f"{where}.signature must be an object with kind simple-signing or sigstore-bundle")
     for key in ("manifest", "layer"):
-        if not _DIGEST.match(str(raw.get(key, ""))):
+        if not DIGEST.match(str(raw.get(key, ""))):
             raise _fail(path, f"{where}.signature.{key} is not a sha256 digest")
     if not isinstance(raw.get("manifest_size"), int) or raw["manifest_size"] < 0:
         raise _fail(path, f"{where}.signature.manifest_size must be a non-negative integer")
@@ -211,7 +210,7 @@ def read_lock(path: Path) -> Lock | None:
         if type_ not in TYPES:
             raise _fail(path, f"{where}.type is {type_!r}, expected one of {', '.join(TYPES)}")
         digest = _str(e, "digest", path, where)
-        if not _DIGEST.match(digest or ""):
+        if not DIGEST.match(digest or ""):
             raise _fail(path, f"{where}.digest {digest!r} is not a sha256 digest")
         deps = e.get("dependencies", {})
         if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in deps.items()):
