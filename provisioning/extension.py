@@ -20,6 +20,8 @@ TYPES: tuple[str, ...] = tuple(load_schema("manifest.schema.json")["properties"]
 """The extension types, as the manifest schema names them (the one place they are spelled out)."""
 TYPE_FOLDERS = {f"{t}s": t for t in TYPES}
 TASKSERV_SCRIPTS = ("install.nu", "check.nu", "uninstall.nu")
+RESERVED_NAMES = {"provisioning-catalog": "the namespace's catalog (docs/catalog.md) is published under it"}
+"""Repository names in an extension namespace that the tool itself writes: no extension may take one."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,21 @@ def manifest_problems(data: Any, shown: str) -> list[str]:
     """
     if not isinstance(data, dict):
         return [f"{shown}:1: the manifest must be a mapping of fields, not {type(data).__name__}"]
-    return schema_errors(data, "manifest.schema.json", shown) + _constraint_errors(data, shown)
+    return (
+        schema_errors(data, "manifest.schema.json", shown)
+        + _reserved_errors(data, shown)
+        + _constraint_errors(data, shown)
+    )
+
+
+def _reserved_errors(data: dict[str, Any], shown: str) -> list[str]:
+    name = data.get("name")
+    if not isinstance(name, str) or name not in RESERVED_NAMES:
+        return []
+    return [
+        f"{shown}:{line_of(data, ('name',))}: name: {name!r} is reserved ({RESERVED_NAMES[name]}); "
+        "give the extension another name (and rename its folder)"
+    ]
 
 
 def _constraint_errors(data: dict[str, Any], shown: str) -> list[str]:

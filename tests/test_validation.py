@@ -124,3 +124,17 @@ def test_cli_validate_exit_codes(tmp_path, capsys):
     assert main(["oci", "package", "validate", str(ext)]) == 1
     err = capsys.readouterr().err
     assert "manifest.yaml" in err and "version" in err and "Traceback" not in err
+
+
+def test_the_catalog_repository_name_is_reserved(tmp_path, capsys):
+    from provisioning.catalog import CATALOG_NAME
+    from provisioning.extension import RESERVED_NAMES
+
+    assert CATALOG_NAME in RESERVED_NAMES  # the name the catalog is written under
+    ext = make_extension(tmp_path, CATALOG_NAME)
+    assert main(["oci", "package", "validate", str(ext)]) == 1
+    err = capsys.readouterr().err
+    assert f"manifest.yaml:1: name: '{CATALOG_NAME}' is reserved" in err and "give the extension another name" in err
+    assert "Traceback" not in err
+    with pytest.raises(ValidationError, match="is reserved"):
+        load_extension(ext)  # so publish, resolve and install refuse it too
