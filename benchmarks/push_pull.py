@@ -265,7 +265,7 @@ class Ours:
         assert result.status == "unchanged", result
 
     def pull(self, name: str, version: str) -> None:
-        from provisioning.cli.oci import _content_layer, pull_into
+        from provisioning.cli.oci.transfer import _content_layer, pull_into
         from provisioning.oci.reference import Reference
         from provisioning.oci.store import fetch_manifest
 

@@ -612,7 +612,7 @@ def test_interop_skopeo_reads_our_copy_and_we_pull_what_oras_pushed(published: C
 
 @needs_remote
 def test_pull_of_corrupt_content_leaves_nothing_behind(env: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    import provisioning.cli.oci as oci_cli
+    import provisioning.cli.oci.transfer as oci_cli
 
     store = env / "embedded"
     cli = Cli(capsys, str(store), "provisioning-extensions")
