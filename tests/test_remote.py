@@ -372,6 +372,29 @@ def test_registry_dying_mid_upload_leaves_nothing_and_a_rerun_completes(fresh_re
     assert fetch_bytes(again, desc) == data
 
 
+def test_a_host_lost_for_a_whole_round_of_retries_gets_one_attempt_per_request_until_it_answers(registry):
+    """A registry gone mid-run: the first request retries, the rest fail at once, an answer restores retries."""
+    from fault_proxy import FaultProxy
+
+    with FaultProxy(registry.host, budget=0) as proxy:
+        remote = storage(proxy.host, retries=3)
+        remote._ensure_ready = lambda: None  # the ping would be the first request; count only ours
+        paused: list[int] = []
+        remote.pause = lambda failure, attempt: paused.append(attempt)
+        repo = remote.repository(unique())
+        for _ in range(3):
+            with pytest.raises(RegistryError):
+                repo.tags()
+        assert paused == [1, 2], "only the first request goes through a round of retries"
+        proxy.stop_after(None)
+        assert repo.tags() == []
+        proxy.stop_after(0)
+        paused.clear()
+        with pytest.raises(RegistryError):
+            repo.tags()
+        assert paused == [1, 2], "an answer from the host clears the mark"
+
+
 def test_a_blob_whose_content_does_not_match_its_digest_is_rejected(registry):
     target = storage(registry.host).repository(unique())
     _, _, blobs = push_artifact(target, "1.0.0")

@@ -80,6 +80,8 @@ def _retry_after(value: str | None) -> float | None:
 class Transport:
     """Methods of ``RemoteStorage`` (transport)."""
 
+    _unreachable = False  # see give_up()
+
     # -- the one door ------------------------------------------------------------------------------
     def request(
         self,
@@ -142,9 +144,29 @@ class Transport:
                 failure = resp
             if not retry:
                 raise _Transient(method, full, failure)
-            if attempt >= self.retries:
+            if self.give_up(failure, attempt):
                 raise self.translate(method, full, failure, scopes=scopes, purpose=purpose, attempts=attempt) from None
             self.pause(failure, attempt)
+
+    def give_up(self, failure: requests.Response | requests.RequestException, attempt: int) -> bool:
+        """Whether a failed attempt is the last one.
+
+        A host that could not be reached through a whole round of retries is marked unreachable for
+        this process: later requests to it make one attempt each, not another round of backoff, so a
+        registry that went away mid-run fails the remaining work in seconds, not minutes. Any answer
+        from the host clears the mark.
+        """
+        lost = isinstance(failure, requests.ConnectionError)
+        if lost and self._unreachable:
+            return True
+        if attempt < self.retries:
+            return False
+        if lost:
+            self._unreachable = True
+            log.info(
+                "%s could not be reached in %d attempts; not retrying it again in this run", self.registry_host, attempt
+            )
+        return True
 
     def _send(
         self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
@@ -188,6 +210,7 @@ class Transport:
             finally:
                 WATCHDOG.local.current = previous
             resp = watched_response(resp, watch)
+            self._unreachable = False
             if resp.status_code not in REDIRECT_STATUSES or not resp.headers.get("Location"):
                 return resp
             nxt = redirect_target(resp, resp.url or url, self.base_url)

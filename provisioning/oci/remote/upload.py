@@ -146,7 +146,7 @@ class Uploads:
                     log.info("%s refused a chunked upload; uploading whole blobs", storage.registry_host)
                 except _Transient as t:
                     attempt += 1
-                    if attempt >= storage.retries:
+                    if storage.give_up(t.failure, attempt):
                         raise storage.translate(
                             t.method, t.url, t.failure, scopes=self._push, attempts=attempt
                         ) from None
