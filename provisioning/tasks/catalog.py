@@ -70,6 +70,7 @@ def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole
             registry=s.registry,
             cache=BlobCache(),
             sign=_signer(ctx),
+            full=whole_tree,
         )
     except ProvisioningError as exc:
         return {"status": "failed", "message": f"the catalog was not updated: {exc}"}
