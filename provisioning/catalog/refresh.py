@@ -6,11 +6,12 @@ publisher's own belief. A version or a repository deleted since the last catalog
 repository the catalog names gets one tag list, except where the run's own look-ups (the publish
 sweep asks for every extension of the tree) saw every version the catalog lists for it, which is
 every repository of a tree without older releases. Only versions the catalog does not describe yet
-(or that the run saw under another digest) cost the two requests of reading them. The merge job
-(``full``) lists every repository, so a version pushed by another tool into a repository the run
-saw whole is found there too. A run that changed nothing writes nothing. Without a catalog (or with
-one that cannot be trusted) the whole namespace is rebuilt, so the first catalog knows every
-published version. A catalog is never pushed over one with the same or a higher generation.
+(or that the run saw under another digest) cost the two requests of reading them. ``doit
+publish_catalog`` run alone (``full``) lists every repository, so a version pushed by another
+tool into a repository the run saw whole is found there too. A run that changed nothing writes
+nothing. Without a catalog (or with one that cannot be trusted) the whole namespace is rebuilt,
+so the first catalog knows every published version. A catalog is never pushed over one with the
+same or a higher generation.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def refresh_catalog(
 
     ``versions`` are (name, version, digest the run saw there); ``names`` the tree's extensions,
     which a first catalog must cover even where ``_catalog`` is refused. A repository gets one tag
-    list unless the run saw every version the catalog lists for it; ``full`` (the merge job) lists
-    every repository of the catalog, the run and the tree. When another writer moves the catalog
+    list unless the run saw every version the catalog lists for it; ``full`` lists every repository
+    of the catalog, the run and the tree. When another writer moves the catalog
     past the one this refresh started from, the refresh starts again from theirs.
     """
     versions, names = list(versions), list(names)

@@ -48,7 +48,11 @@ def tree_versions(ctx: PipelineContext) -> list[tuple[str, str, str | None]]:
 
 
 def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole_tree: bool = False) -> dict[str, Any]:
-    """Refresh the destination's catalog for what this run published or found; never raises."""
+    """Refresh the destination's catalog for what this run published or found; never raises.
+
+    A merge of shard reports costs what one unsharded run with the same results would; a merge
+    without any (``doit publish_catalog`` alone, after deleting versions) checks every repository.
+    """
     from ..catalog.refresh import refresh_catalog
     from ..workspace.install import BlobCache
     from .extensions import storage_for
@@ -58,8 +62,9 @@ def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole
         for r in results
         if r.get("status") in CATALOG_STATUSES and r.get("key") != "core" and r.get("version")
     ]
-    if whole_tree:
-        versions += tree_versions(ctx)
+    reported = {(name, version) for name, version, _ in versions}
+    if whole_tree:  # the merge job: the tree's versions no shard reported are checked too
+        versions += [v for v in tree_versions(ctx) if (v[0], v[1]) not in reported]
     s = ctx.settings
     try:
         update = refresh_catalog(
@@ -70,7 +75,7 @@ def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole
             registry=s.registry,
             cache=BlobCache(),
             sign=_signer(ctx),
-            full=whole_tree,
+            full=whole_tree and not reported,  # without shard reports: every repository's tag list
         )
     except ProvisioningError as exc:
         return {"status": "failed", "message": f"the catalog was not updated: {exc}"}
