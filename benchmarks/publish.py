@@ -322,8 +322,11 @@ def naive_package(ext_dir: Path, out_dir: Path) -> tuple[Path, Path, dict[str, A
     return layer, config, manifest
 
 
-def oras_worker(tree: str, host: str, namespace: str, out: str) -> dict[str, Any]:
-    """Package each extension with tarfile and push it with ``OrasClient.push``, one after the other."""
+def oras_worker(tree: str, host: str, namespace: str, out: str, only: str = "") -> dict[str, Any]:
+    """Package each extension with tarfile and push it with ``OrasClient.push``, one after the other.
+
+    ``only``: a file listing the extension folders to push (one shard's part), else the whole tree.
+    """
     import logging
 
     import oras.client
@@ -331,7 +334,8 @@ def oras_worker(tree: str, host: str, namespace: str, out: str) -> dict[str, Any
     logging.getLogger("oras").setLevel(logging.WARNING)
     client = oras.client.OrasClient(hostname=host, insecure=True)
     pushed = 0
-    for ext_dir in generate.extension_dirs(Path(tree)):
+    dirs = [Path(p) for p in Path(only).read_text().split()] if only else generate.extension_dirs(Path(tree))
+    for ext_dir in dirs:
         layer, config, manifest = naive_package(ext_dir, Path(out) / ext_dir.name)
         client.push(
             target=f"{host}/{namespace}/{manifest['name']}:{manifest['version']}",
@@ -470,10 +474,16 @@ class Bench:
         cmd = run_doit(workdir, clone, tasks, variables, self.args.jobs, self.log, **kw)
         return measured(self.reg, label, cmd)
 
-    def oras(self, clone: Path) -> Run:
+    def oras(self, clone: Path, dirs: list[Path] | None = None, namespace: str = "bench-oras") -> Run:
+        """oras-py pushing the tree (or only ``dirs``, one shard's part)."""
         self.runs += 1
-        out = str(self.work / f"oras-{self.runs}")
-        cmd = run_worker("_oras", str(clone / "extensions"), self.reg.host, "bench-oras", out)
+        out = self.work / f"oras-{self.runs}"
+        only = ""
+        if dirs is not None:
+            out.mkdir()
+            (out / "only.txt").write_text("\n".join(map(str, dirs)) + "\n")
+            only = str(out / "only.txt")
+        cmd = run_worker("_oras", str(clone / "extensions"), self.reg.host, namespace, str(out), only)
         return measured(self.reg, "oras-py: tarfile + OrasClient.push", cmd)
 
     def first_publish(self) -> Phase:
@@ -574,63 +584,99 @@ PROFILE_FIRST = 20
 def shard_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """``doit publish shard=I/N`` in N fresh clones, then ``doit publish_catalog``, beside one unsharded run.
 
-    Each shard is checked to send no request to another shard's repositories (from the registry's
-    access log). In CI the shards run at the same time, so the sharded wall time is the slowest shard
-    plus the merge; here they run one after another on one machine.
+    Two rounds against one registry: the first publish, then nothing changed (new clones again, as
+    CI runs them). Each shard is checked to send no request to another shard's repositories (every
+    path the registry's access log recorded while it ran), and its part is pushed by oras-py too in
+    the first round. In CI the shards run at the same time, so the sharded wall time is the slowest
+    shard plus the merge; here they run one after another on one machine.
     """
+    from provisioning.tasks.shards import in_shard
+
     n, shards = args.count, args.shards
     print(f"generating {n} extensions for {shards} shards ...", flush=True)
     make_source(work / "source", n, args.seed)
-    rows: list[dict[str, Any]] = []
+    rounds: dict[str, dict[str, Any]] = {}
     with Registry(work / "registry") as reg:
         bench = Bench(args, work, reg)
-        bench.ours_vars = {"registry": reg.host, "namespace": "bench-shards"}
-        merge_clone, merge_dir = bench.clone()
-        for i in range(1, shards + 1):
-            clone, workdir = bench.clone()
-            mark = reg.mark()
-            run = bench.ours(
-                f"ours: doit -n {args.jobs} publish shard={i}/{shards}",
-                clone,
-                workdir,
-                ("publish", f"shard={i}/{shards}"),
-                keep_report=True,
-            )
-            report_doc = json.loads((workdir / "build" / "publish" / "report.json").read_text())
-            mine = {r["name"] for r in report_doc["extensions"]}
-            prefix = "/v2/bench-shards/"
-            touched = {p[len(prefix) :].split("/")[0] for p in reg.paths_since(mark) if p.startswith(prefix)}
-            foreign = sorted(touched - mine)
-            dest = merge_dir / "build" / "publish" / "shards" / str(i)
-            dest.mkdir(parents=True)
-            shutil.copy(workdir / "build" / "publish" / "report.json", dest / "report.json")
-            rows.append(
-                {
+        for round_name in ("first publish", "no change"):
+            print(f"{round_name}: {shards} shards, the merge, then one runner with all {n}", flush=True)
+            bench.ours_vars = {"registry": reg.host, "namespace": "bench-shards"}
+            merge_clone, merge_dir = bench.clone()
+            rows: list[dict[str, Any]] = []
+            for i in range(1, shards + 1):
+                clone, workdir = bench.clone()
+                mark = reg.mark()
+                run = bench.ours(
+                    f"ours: doit -n {args.jobs} publish shard={i}/{shards}",
+                    clone,
+                    workdir,
+                    ("publish", f"shard={i}/{shards}"),
+                    keep_report=True,
+                )
+                report_doc = json.loads((workdir / "build" / "publish" / "report.json").read_text())
+                mine = {r["name"] for r in report_doc["extensions"]}
+                part = in_shard(generate.extension_dirs(clone / "extensions"), (i, shards))
+                if mine != {d.name for d in part}:
+                    print(f"  WARNING: shard {i} reported {len(mine)} extensions, its part has {len(part)}")
+                prefix = "/v2/bench-shards/"
+                touched = {p[len(prefix) :].split("/")[0] for p in reg.paths_since(mark) if p.startswith(prefix)}
+                dest = merge_dir / "build" / "publish" / "shards" / str(i)
+                dest.mkdir(parents=True)
+                shutil.copy(workdir / "build" / "publish" / "report.json", dest / "report.json")
+                row: dict[str, Any] = {
                     "shard": f"{i}/{shards}",
                     "extensions": len(mine),
-                    "seconds": run.seconds,
-                    "requests": run.requests,
-                    "foreign_repositories": foreign,
+                    "ours": asdict(run),
+                    "repositories_touched": len(touched),
+                    "foreign_repositories": sorted(touched - mine),
                 }
-            )
-        merge = bench.ours("ours: doit publish_catalog (the merge job)", merge_clone, merge_dir, ("publish_catalog",))
-        bench.ours_vars = {"registry": reg.host, "namespace": "bench-unsharded"}
-        clone, workdir = bench.clone()
-        whole = bench.ours(f"ours: doit -n {args.jobs} publish (one runner, all {n})", clone, workdir)
-    slowest = max(r["seconds"] for r in rows)
-    print()
-    print(f"{'shard':<8}{'extensions':>11}{'time':>10}{'requests':>10}  requests to other shards' repositories")
-    for r in rows:
-        print(
-            f"{r['shard']:<8}{r['extensions']:>11}{r['seconds']:>9.1f}s{r['requests']:>10}  "
-            f"{len(r['foreign_repositories'])} {r['foreign_repositories'][:5] or ''}"
-        )
-    print(f"{'merge':<8}{'':>11}{merge.seconds:>9.1f}s{merge.requests:>10}  (one summary, one report, the catalog)")
+                if round_name == "first publish":  # oras-py pushing the same part (it has no "unchanged")
+                    row["oras"] = asdict(bench.oras(clone, part, namespace="bench-oras-shards"))
+                rows.append(row)
+            merge_label = "ours: doit publish_catalog (the merge job)"
+            merge = bench.ours(merge_label, merge_clone, merge_dir, ("publish_catalog",))
+            bench.ours_vars = {"registry": reg.host, "namespace": "bench-unsharded"}
+            clone, workdir = bench.clone()
+            whole = bench.ours(f"ours: doit -n {args.jobs} publish (one runner, all {n})", clone, workdir)
+            done: dict[str, Any] = {"shards": rows, "merge": asdict(merge), "unsharded": asdict(whole)}
+            if round_name == "first publish":
+                done["oras_unsharded"] = asdict(bench.oras(clone, namespace="bench-oras-whole"))
+            rounds[round_name] = done
+    print(f"\n{n} extensions in {shards} shards (load {os.getloadavg()[0]:.1f} at the end)")
+    for round_name, done in rounds.items():
+        _print_shard_round(round_name, done, n)
+    published = sum(r["extensions"] for r in rounds["first publish"]["shards"])
+    foreign = sum(len(r["foreign_repositories"]) for d in rounds.values() for r in d["shards"])
     print(
-        f"\nsharded wall time on {shards} runners (slowest shard + merge): {slowest + merge.seconds:.1f} s; "
-        f"one runner publishing all {n}: {whole.seconds:.1f} s ({whole.requests} requests)"
+        f"\ntargets: every shard's requests only to its own repositories: {'met' if foreign == 0 else 'NOT met'} "
+        f"({foreign} foreign); the shards together published {published} of {n} "
+        f"({'exactly once' if published == n else 'NOT all'})"
     )
-    return {"shards": rows, "merge": asdict(merge), "unsharded": asdict(whole), "count": n}
+    return {"count": n, "shard_count": shards, "rounds": rounds}
+
+
+def _print_shard_round(name: str, done: dict[str, Any], n: int) -> None:
+    print(f"\n{name}:")
+    print(
+        f"{'':<10}{'extensions':>11}{'ours':>10}{'requests':>10}{'oras-py':>10}{'requests':>10}"
+        "  repositories (other shards')"
+    )
+    for r in done["shards"]:
+        oras = r.get("oras")
+        o_s, o_r = (f"{oras['seconds']:.1f}s", str(oras["requests"])) if oras else ("", "")
+        print(
+            f"{'shard ' + r['shard']:<10}{r['extensions']:>11}{r['ours']['seconds']:>9.1f}s{r['ours']['requests']:>10}"
+            f"{o_s:>10}{o_r:>10}  {r['repositories_touched']} ({len(r['foreign_repositories'])})"
+        )
+    m, w, wo = done["merge"], done["unsharded"], done.get("oras_unsharded")
+    print(f"{'merge':<10}{'':>11}{m['seconds']:>9.1f}s{m['requests']:>10}  (one summary, one report, the catalog)")
+    o_s, o_r = (f"{wo['seconds']:.1f}s", str(wo["requests"])) if wo else ("", "")
+    print(f"{'one runner':<10}{n:>11}{w['seconds']:>9.1f}s{w['requests']:>10}{o_s:>10}{o_r:>10}")
+    slowest = max(r["ours"]["seconds"] for r in done["shards"])
+    print(
+        f"sharded wall time (slowest shard + merge): {slowest + m['seconds']:.1f} s against {w['seconds']:.1f} s "
+        f"on one runner ({w['seconds'] / (slowest + m['seconds']):.1f}x)"
+    )
 
 
 def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
