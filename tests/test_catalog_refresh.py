@@ -176,3 +176,23 @@ def test_publish_and_the_merge_job_leave_a_catalog_that_a_rebuild_agrees_with(
     doit(project, "publish_catalog", f"registry={host}")
     assert "svc3" not in read_catalog(storage, NS).catalog.extensions  # type: ignore[union-attr]
     assert agrees()
+
+
+def test_an_unknown_name_is_matched_against_the_catalog_where_the_registry_lists_nothing(
+    proxy: RegistryProxy, registry, namespace: str, home, tmp_path: Path, capsys
+) -> None:
+    from test_workspace_helpers import make_workspace, seed_config
+
+    publish_seed(storage_of(registry.host), namespace=namespace)
+    text = seed_config(proxy.host, namespace, modules={"taskservs": ["kubernetess"]})
+    ws = make_workspace(tmp_path / "ws", text)
+    assert main(["dep", "resolve", "-w", str(ws)]) == 1  # no catalog, and _catalog refused: nothing to suggest
+    err = capsys.readouterr().err
+    assert "no extension named 'kubernetess'" in err and "does not list its repositories" in err
+    refresh_catalog(storage_of(registry.host), namespace, [], names=list(SEED_CATALOG))
+    proxy.seen.clear()
+    assert main(["dep", "resolve", "-w", str(ws)]) == 1
+    err = capsys.readouterr().err
+    assert "no extension named 'kubernetess'" in err and "Did you mean 'kubernetes'?" in err
+    assert not any("_catalog" in p for _, p in proxy.seen)  # the namespace's catalog answered
+    assert not (ws / "extensions").exists()

@@ -713,9 +713,16 @@ class ExtensionProvider(AbstractProvider):
     # --- names we know, for did-you-mean
 
     def known_names(self, settings: RegistrySettings) -> tuple[list[str], bool]:
-        """Extension names in the namespace (catalog when the store has one) plus every name seen."""
+        """Extension names in the namespace (its catalog, else ``_catalog`` when the store has one) plus every
+        name seen."""
         names = {m.name for m in self.config.modules} | {k[2] for k, v in self._tags.items() if v}
         has_catalog = False
+        try:
+            catalog = self.catalogs.get(settings)  # read already by the resolve, or one read now
+            if catalog is not None:
+                return sorted(names | set(catalog.extensions)), True
+        except ProvisioningError as exc:
+            log.debug("namespace catalog unavailable: %s", exc)
         storage = self.stores.storage(settings)
         if isinstance(storage, Cataloger):
             try:
