@@ -196,3 +196,25 @@ def test_an_unknown_name_is_matched_against_the_catalog_where_the_registry_lists
     assert "no extension named 'kubernetess'" in err and "Did you mean 'kubernetes'?" in err
     assert not any("_catalog" in p for _, p in proxy.seen)  # the namespace's catalog answered
     assert not (ws / "extensions").exists()
+
+
+def test_a_rebuild_over_a_catalog_it_cannot_trust_still_passes_its_generation(
+    registry, namespace: str, home, capsys
+) -> None:
+    from provisioning.catalog.registry import layer_parts
+
+    storage = storage_of(registry.host)
+    publish_seed(storage, namespace=namespace)
+    target = storage.repository(catalog_repository(namespace))
+    blobs, mdesc, manifest = layer_parts(b"<html>not a catalog</html>", 7)  # claims generation 7
+    for desc, data in blobs:
+        target.push(desc, [data])
+    target.push(mdesc, [manifest])
+    target.tag(mdesc, "latest")
+    args = ["--registry", registry.host, "--namespace", namespace]
+    assert main(["catalog", "rebuild", *args]) == 0
+    out, err = capsys.readouterr()
+    assert "the catalog is not JSON" in err and "rebuilding it from scratch" in err
+    loaded = read_catalog(storage, namespace)
+    assert loaded is not None and loaded.catalog.generation == 8  # past the one it replaced, so readers take it
+    assert "generation 8" in out

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..catalog import Catalog, CatalogError, catalog_repository, read_catalog, rebuild_catalog, write_catalog
+from ..catalog import Catalog, CatalogError, catalog_repository, read_catalog, rebuild_catalog
+from ..catalog.refresh import tagged_generation, write_over
 from ..catalog.registry import extension_names
 from ..errors import ProvisioningError
 from .oci import Context, _common, _translate, _with_output
@@ -63,6 +64,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         extra += _names_from_tree(args.extensions)
     names = extension_names(storage, namespace, previous, extra)
     catalog = rebuild_catalog(storage, namespace, names=names, previous=previous)
+    if previous is None:  # none, or one not trusted: the new one must still pass the generation it claimed
+        catalog.generation = tagged_generation(storage, namespace) + 1
     changes = differences(previous, catalog)
     where = f"{registry}/{catalog_repository(namespace)}:latest"
     same = previous is not None and previous.same_content(catalog)
@@ -75,7 +78,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         "status": "unchanged" if same else ("differs" if args.check else "written"),
     }
     if not same and not args.check:
-        result["digest"] = write_catalog(storage, namespace, catalog).digest
+        result["digest"] = write_over(storage, namespace, catalog).digest  # never over a newer one
     if args.output == "json":
         print_json(result)
     else:
