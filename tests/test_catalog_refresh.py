@@ -9,6 +9,7 @@ push a catalog over one with a higher generation.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -198,19 +199,24 @@ def test_an_unknown_name_is_matched_against_the_catalog_where_the_registry_lists
     assert not (ws / "extensions").exists()
 
 
-def test_a_rebuild_over_a_catalog_it_cannot_trust_still_passes_its_generation(
-    registry, namespace: str, home, capsys
-) -> None:
+def untrusted_catalog(storage, namespace: str, generation: int) -> None:
+    """A catalog artifact whose layer is not JSON, claiming ``generation`` in its manifest."""
     from provisioning.catalog.registry import layer_parts
 
-    storage = storage_of(registry.host)
-    publish_seed(storage, namespace=namespace)
     target = storage.repository(catalog_repository(namespace))
-    blobs, mdesc, manifest = layer_parts(b"<html>not a catalog</html>", 7)  # claims generation 7
+    blobs, mdesc, manifest = layer_parts(b"<html>not a catalog</html>", generation)
     for desc, data in blobs:
         target.push(desc, [data])
     target.push(mdesc, [manifest])
     target.tag(mdesc, "latest")
+
+
+def test_a_rebuild_over_a_catalog_it_cannot_trust_still_passes_its_generation(
+    registry, namespace: str, home, capsys
+) -> None:
+    storage = storage_of(registry.host)
+    publish_seed(storage, namespace=namespace)
+    untrusted_catalog(storage, namespace, 7)
     args = ["--registry", registry.host, "--namespace", namespace]
     assert main(["catalog", "rebuild", *args]) == 0
     out, err = capsys.readouterr()
@@ -218,3 +224,43 @@ def test_a_rebuild_over_a_catalog_it_cannot_trust_still_passes_its_generation(
     loaded = read_catalog(storage, namespace)
     assert loaded is not None and loaded.catalog.generation == 8  # past the one it replaced, so readers take it
     assert "generation 8" in out
+
+    # the refresh at the end of a publish run does the same
+    untrusted_catalog(storage, namespace, 11)
+    update = refresh_catalog(storage, namespace, [], names=list(SEED_CATALOG))
+    assert update.rebuilt and update.generation == 12 and "the catalog is not JSON" in update.note
+    assert read_catalog(storage, namespace).catalog.same_content(loaded.catalog)  # type: ignore[union-attr]
+
+
+def test_a_tag_pushed_again_with_other_content_is_left_to_the_merge_job_alone(registry, namespace: str) -> None:
+    """Tags are not expected to move: the incremental check keeps the digest; ``full`` reads it again."""
+    storage = storage_of(registry.host)
+    publish_seed(storage, namespace=namespace)
+    refresh_catalog(storage, namespace, [], names=list(SEED_CATALOG))
+    delete_version(storage, namespace, "kubernetes", "1.27.0")
+    other = push(
+        storage, extension_manifest("kubernetes", "1.27.0", dependencies={"etcd": ">=3.5.0"}), namespace=namespace
+    )
+    assert refresh_catalog(storage, namespace, [], names=list(SEED_CATALOG)).status == "unchanged"
+    update = refresh_catalog(storage, namespace, [], names=list(SEED_CATALOG), full=True)
+    assert update.status == "written" and update.added == ["kubernetes 1.27.0"] and update.removed == []
+    catalog = read_catalog(storage, namespace).catalog  # type: ignore[union-attr]
+    assert catalog.extensions["kubernetes"].versions["1.27.0"].digest == other.digest
+    assert catalog.same_content(rebuilt(storage, namespace))
+
+
+def test_list_and_search_over_a_catalog_that_is_not_json_ask_the_registry_instead(
+    proxy: RegistryProxy, registry, namespace: str, home, capsys
+) -> None:
+    storage = storage_of(registry.host)
+    publish_seed(storage, namespace=namespace)
+    untrusted_catalog(storage, namespace, 3)
+    assert main(["oci", "list", "--registry", registry.host, "--namespace", namespace, "--output", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert "the catalog is not JSON" in err and "asking the registry instead" in err
+    assert "kubernetes" in {r["artifact"] for r in json.loads(out)}  # from _catalog
+    # where _catalog is refused too: both said, exit 1, no traceback
+    assert main(["oci", "search", "kube", "--registry", proxy.host, "--namespace", namespace]) == 1
+    err = capsys.readouterr().err
+    assert "the catalog is not JSON" in err and "does not allow listing its repositories" in err
+    assert "Traceback" not in err

@@ -7,11 +7,12 @@ repository the catalog names gets one tag list, except where the run's own look-
 sweep asks for every extension of the tree) saw every version the catalog lists for it, which is
 every repository of a tree without older releases. Only versions the catalog does not describe yet
 (or that the run saw under another digest) cost the two requests of reading them. ``doit
-publish_catalog`` run alone (``full``) lists every repository, so a version pushed by another
-tool into a repository the run saw whole is found there too. A run that changed nothing writes
-nothing. Without a catalog (or with one that cannot be trusted) the whole namespace is rebuilt,
-so the first catalog knows every published version. A catalog is never pushed over one with the
-same or a higher generation.
+publish_catalog`` run alone (``full``) reads every version again, as a rebuild does, so a
+version pushed by another tool into a repository the run saw whole, or a tag deleted and pushed
+again with other content, is found there too. A run that changed nothing writes nothing.
+Without a catalog (or with one that cannot be trusted) the whole namespace is rebuilt, so the
+first catalog knows every published version. A catalog is never pushed over one with the same or
+a higher generation.
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ def refresh_catalog(
 
     ``versions`` are (name, version, digest the run saw there); ``names`` the tree's extensions,
     which a first catalog must cover even where ``_catalog`` is refused. A repository gets one tag
-    list unless the run saw every version the catalog lists for it; ``full`` lists every repository
-    of the catalog, the run and the tree. When another writer moves the catalog
-    past the one this refresh started from, the refresh starts again from theirs.
+    list unless the run saw every version the catalog lists for it; ``full`` reads every version of
+    every repository of the catalog, the run and the tree again (a rebuild over those names). When
+    another writer moves the catalog past the one this refresh started from, the refresh starts
+    again from theirs.
     """
     versions, names = list(versions), list(names)
     for _ in range(RACE_ATTEMPTS - 1):
@@ -180,6 +182,8 @@ def _refresh(
             return True
         return any(mine.get(v) != e.digest for v, e in (ext.versions.items() if ext is not None else ()))
 
+    if full:
+        return _rebuild_over(storage, namespace, where, loaded, check, sign, workers)
     listing = [n for n in check if needs_tag_list(n)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         held = dict(zip(listing, pool.map(lambda n: published_versions(repository(n)), listing), strict=True))
@@ -234,6 +238,31 @@ def _refresh(
 def published_versions(target: ReadOnlyTarget) -> set[str]:
     """The versions a repository tags (one tag list; empty when the repository is gone)."""
     return {version_for_tag(t) for t in target.tags() if t[:1].isdigit() and is_valid_version(version_for_tag(t))}
+
+
+def _rebuild_over(
+    storage: Storage,
+    namespace: str,
+    where: str,
+    loaded: Any,
+    names: list[str],
+    sign: Signer | None,
+    workers: int,
+) -> CatalogUpdate:
+    """Every version of ``names`` read again, as a rebuild does: also a tag that now names other content."""
+    catalog = loaded.catalog
+    fresh = rebuild_catalog(storage, namespace, names=names, previous=catalog, workers=workers)
+    before = {(n, v): e for n, x in catalog.extensions.items() for v, e in x.versions.items()}
+    after = {(n, v): e for n, x in fresh.extensions.items() for v, e in x.versions.items()}
+    added = [f"{n} {v}" for (n, v), e in sorted(after.items()) if before.get((n, v)) != e]
+    removed = [f"{n} {v}" for n, v in sorted(before.keys() - after.keys())]
+    requests = loaded.requests + len(names) + 2 * len(after)
+    if fresh.same_content(catalog):
+        return _unchanged(storage, namespace, where, loaded, sign, len(names), requests)
+    digest = write_over(storage, namespace, fresh, sign=sign).digest
+    return CatalogUpdate(
+        where, "written", fresh.generation, digest, added, removed, checked=len(names), requests=requests
+    )
 
 
 def _unchanged(
