@@ -381,11 +381,10 @@ def bench_paths(registry: str, universe: list[Ext], roots: list[Ext], work: Path
 
 
 def timed_resolve(ws: Path, wrap: Callable[[Any], Any] | None) -> tuple[float, Any]:
-    from provisioning.workspace import install as install_mod
     from provisioning.workspace import resolve_workspace
-    from provisioning.workspace.install import Stores
+    from provisioning.workspace.stores import Stores, open_store
 
-    factory = (lambda s: wrap(install_mod.open_store(s))) if wrap else None
+    factory = (lambda s: wrap(open_store(s))) if wrap else None
     t0 = time.perf_counter()
     outcome = resolve_workspace(ws, install_=False, stores=Stores(factory))
     return time.perf_counter() - t0, outcome

@@ -28,7 +28,9 @@ from provisioning.archive import safe_extract
 from provisioning.cli import main
 from provisioning.errors import UnsafeArchive
 from provisioning.oci.layout import LayoutStorage
-from provisioning.workspace.install import MARKER, copy_local, folder_in_checkout
+from provisioning.workspace.install import MARKER
+from provisioning.workspace.sources.git import folder_in_checkout
+from provisioning.workspace.sources.local import copy_local
 
 
 def _links(folder: Path) -> list[str]:

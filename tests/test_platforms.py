@@ -9,7 +9,7 @@ from provisioning.errors import ValidationError
 from provisioning.extension import validate_extension
 from provisioning.package import build_artifact
 from provisioning.platforms import Platform, PlatformError, parse_platform, schema_pattern, supports
-from provisioning.workspace.install import _check_extracted
+from provisioning.workspace.sources.oci import check_extracted
 from provisioning.yamlfile import load_schema
 
 GOOD = [
@@ -86,7 +86,7 @@ def test_install_refuses_an_artifact_listing_a_bad_platform(tmp_path):
     folder.mkdir()
     head = "name: redis\ntype: taskserv\nversion: 1.0.0\ndescription: cache\n"
     (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7]\n")
-    _check_extracted(folder, Entry())
+    check_extracted(folder, Entry())
     (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7, sparc]\n")
-    with pytest.raises(ValidationError, match="redis 1.0.0: manifest.yaml platforms: 'sparc' is not an OCI platform"):
-        _check_extracted(folder, Entry())
+    with pytest.raises(ValidationError, match=r"redis 1.0.0: manifest.yaml: platforms\[1\]: 'sparc' is not an OCI platform"):
+        check_extracted(folder, Entry())

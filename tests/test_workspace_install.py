@@ -34,6 +34,7 @@ from provisioning.cli import main
 from provisioning.oci.layout import LayoutStorage
 from provisioning.workspace import install as install_mod
 from provisioning.workspace.install import recover
+from provisioning.workspace.sources import oci as oci_source
 
 
 def run(*argv: str) -> int:
@@ -190,7 +191,7 @@ def test_interrupted_swap_leaves_the_previous_state_and_a_rerun_completes(ws: Pa
 
 
 def test_interrupted_staging_changes_nothing(ws: Path, monkeypatch, capsys) -> None:
-    real = install_mod.safe_extract
+    real = oci_source.safe_extract
     count = {"n": 0}
 
     def dying_extract(*a, **kw):
@@ -199,10 +200,10 @@ def test_interrupted_staging_changes_nothing(ws: Path, monkeypatch, capsys) -> N
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(install_mod, "safe_extract", dying_extract)
+    monkeypatch.setattr(oci_source, "safe_extract", dying_extract)
     assert run("dep", "resolve") == 130
     assert not (ws / "extensions").exists() and not (ws / "config" / "provisioning.lock").exists()
-    monkeypatch.setattr(install_mod, "safe_extract", real)
+    monkeypatch.setattr(oci_source, "safe_extract", real)
     assert run("dep", "resolve") == 0
     assert len(lock_json(ws)["order"]) == 7
 

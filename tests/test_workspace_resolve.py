@@ -25,7 +25,7 @@ from test_workspace_helpers import (  # noqa: F401
 
 from provisioning.cli import main
 from provisioning.oci.layout import LayoutStorage
-from provisioning.workspace import install as install_mod
+from provisioning.workspace import stores as stores_mod
 
 ORDER = ["aws", "containerd", "etcd", "upcloud", "kubernetes", "buildkit", "cilium"]
 
@@ -41,14 +41,14 @@ def ws(tmp_path: Path, store: LayoutStorage, home: Path, monkeypatch: pytest.Mon
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[CountingStorage]:
     """Every store the workspace code opens, wrapped to count what it is asked."""
     opened: list[CountingStorage] = []
-    real = install_mod.open_store
+    real = stores_mod.open_store
 
     def wrapped(settings: Any) -> CountingStorage:
         c = CountingStorage(real(settings))
         opened.append(c)
         return c
 
-    monkeypatch.setattr(install_mod, "open_store", wrapped)
+    monkeypatch.setattr(stores_mod, "open_store", wrapped)
     return opened
 
 
@@ -373,7 +373,7 @@ def test_update_unknown_name(ws: Path, capsys) -> None:
 def _memory_config(tmp_path: Path, catalog: dict, roots: dict[str, list[Any]]) -> tuple[Any, Any]:
     from provisioning.oci.memory import MemoryStorage
     from provisioning.workspace.config import load_config
-    from provisioning.workspace.install import Stores
+    from provisioning.workspace.stores import Stores
 
     mem = MemoryStorage()
     publish_catalog(mem, catalog)
@@ -382,6 +382,7 @@ def _memory_config(tmp_path: Path, catalog: dict, roots: dict[str, list[Any]]) -
 
 
 def test_backtracking_falls_back_to_resolvelib(tmp_path: Path, home) -> None:
+    from provisioning.workspace.greedy import greedy
     from provisioning.workspace.resolver import ExtensionProvider, resolve, root_requirements
 
     catalog = {
@@ -390,10 +391,10 @@ def test_backtracking_falls_back_to_resolvelib(tmp_path: Path, home) -> None:
         "lib": {"type": "taskserv", "versions": {"1.0.0": {}, "1.4.0": {}, "2.0.0": {}}},
     }
     config, stores = _memory_config(tmp_path, catalog, {"taskservs": ["app"], "clusters": ["tool"]})
-    from provisioning.workspace.install import BlobCache
+    from provisioning.workspace.cache import BlobCache
 
     provider = ExtensionProvider(config, stores=stores, cache=BlobCache())
-    assert provider.greedy(root_requirements(config)) is None  # app 2.0.0 pinned lib 2 before tool asked for ^1
+    assert greedy(provider, root_requirements(config)) is None  # app 2.0.0 pinned lib 2 before tool asked for ^1
     result = resolve(config, stores=stores)
     assert {n: c.version for n, c in result.candidates.items()} == {"app": "1.0.0", "tool": "1.0.0", "lib": "1.4.0"}
 
@@ -406,7 +407,8 @@ def test_greedy_pass_agrees_with_resolvelib(tmp_path: Path, home, seed: int) -> 
 
     from resolvelib import BaseReporter, Resolver
 
-    from provisioning.workspace.install import BlobCache
+    from provisioning.workspace.cache import BlobCache
+    from provisioning.workspace.greedy import greedy
     from provisioning.workspace.resolver import ExtensionProvider, root_requirements
 
     path = Path(__file__).resolve().parent.parent / "benchmarks" / "resolve.py"  # its catalogue generator
@@ -423,7 +425,7 @@ def test_greedy_pass_agrees_with_resolvelib(tmp_path: Path, home, seed: int) -> 
         roots.setdefault(f"{e.type}s", []).append(e.name)
     config, stores = _memory_config(tmp_path, catalog, roots)
     provider = ExtensionProvider(config, stores=stores, cache=BlobCache())
-    fast = provider.greedy(root_requirements(config))
+    fast = greedy(provider, root_requirements(config))
     assert fast is not None
     slow = Resolver(ExtensionProvider(config, stores=stores, cache=BlobCache()), BaseReporter()).resolve(
         root_requirements(config), max_rounds=10_000

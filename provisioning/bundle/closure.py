@@ -17,8 +17,8 @@ from ..errors import ProvisioningError
 from ..oci.descriptor import MANIFEST, Descriptor
 from ..oci.reference import parse_reference
 from ..workspace.config import RegistrySettings, WorkspaceConfig, display_path, load_config
-from ..workspace.install import Stores
 from ..workspace.lock import Lock, read_lock
+from ..workspace.stores import Stores
 from .create import Wanted
 from .manifest import BundleError
 

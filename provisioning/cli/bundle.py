@@ -61,8 +61,8 @@ def opened(path: str) -> Iterator[Path]:
 def cmd_create(args: argparse.Namespace) -> int:
     from ..bundle.closure import file_digest, lock_digests, workspace_closure
     from ..bundle.create import Wanted, create_bundle
-    from ..workspace.install import Stores
     from ..workspace.lock import read_lock
+    from ..workspace.stores import Stores
 
     out = Path(args.out).expanduser()
     tar = bool(args.tar) or out.suffix == ".tar"

@@ -54,7 +54,7 @@ def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole
     without any (``doit publish_catalog`` alone, after deleting versions) checks every repository.
     """
     from ..catalog.refresh import refresh_catalog
-    from ..workspace.install import BlobCache
+    from ..workspace.cache import BlobCache
     from .extensions import storage_for
 
     versions = [

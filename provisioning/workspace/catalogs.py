@@ -25,8 +25,9 @@ from ..catalog.registry import Verifier
 from ..errors import ProvisioningError, ValidationError
 
 if TYPE_CHECKING:
+    from .cache import BlobCache
     from .config import RegistrySettings, WorkspaceConfig
-    from .install import BlobCache, Stores
+    from .stores import Stores
 
 log = logging.getLogger(__name__)
 

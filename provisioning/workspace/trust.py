@@ -20,9 +20,10 @@ from ..oci.store import ReadOnlyTarget, fetch_manifest
 from ..signing.bundle import BUNDLE_TYPES
 from ..signing.keys import PublicKey, load_public_key
 from ..signing.verify import Verification, verify_artifact
+from .cache import BlobCache
 from .config import TrustPolicy, WorkspaceConfig
-from .install import BlobCache, Stores
 from .lock import Lock, LockedExtension
+from .stores import Stores
 
 _SMALL = 4 << 20  # signature manifests, payloads and bundles are cached whole; nothing larger is read
 
