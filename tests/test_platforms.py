@@ -88,5 +88,6 @@ def test_install_refuses_an_artifact_listing_a_bad_platform(tmp_path):
     (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7]\n")
     check_extracted(folder, Entry())
     (folder / "manifest.yaml").write_text(head + "platforms: [linux/arm/v7, sparc]\n")
-    with pytest.raises(ValidationError, match=r"redis 1.0.0: manifest.yaml: platforms\[1\]: 'sparc' is not an OCI platform"):
+    bad = r"redis 1.0.0: manifest.yaml: platforms\[1\]: 'sparc' is not an OCI platform"
+    with pytest.raises(ValidationError, match=bad):
         check_extracted(folder, Entry())

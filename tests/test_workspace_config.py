@@ -12,7 +12,8 @@ from test_workspace_helpers import home, make_workspace  # noqa: F401
 
 from provisioning.cli import main
 from provisioning.errors import ValidationError
-from provisioning.workspace.config import load_config, set_module_entry
+from provisioning.workspace.config import load_config
+from provisioning.workspace.config_edit import set_module_entry
 
 # The seed's "Workspace Configuration", every section, pointed at loopback hosts.
 SEED_YAML = """\

@@ -20,7 +20,8 @@ from ..errors import ValidationError
 from ..oci.descriptor import MANIFEST
 from ..oci.reference import DIGEST, InvalidReference, is_path_registry, layout_path, validate_repository
 from ..safefile import UnsafeFile, read_bounded, replace_file
-from .config import EXTENSION_NAME, TYPES, RegistrySettings, display_path, portable_registry
+from .config import TYPES, RegistrySettings, display_path, portable_registry
+from .entries import EXTENSION_NAME
 
 if TYPE_CHECKING:
     from .config import WorkspaceConfig
@@ -173,6 +174,39 @@ def _signature(raw: Any, path: Path, where: str) -> dict[str, Any] | None:
 
 def read_lock(path: Path) -> Lock | None:
     """The lock beside a config, or None when there is none; anything malformed is a clear error."""
+    doc = _read_document(path)
+    if doc is None:
+        return None
+    root = path.parent.parent
+    inputs = _str(doc, "inputs", path, "lock")
+    core = doc.get("core")
+    if not isinstance(core, dict):
+        raise _fail(path, "core must be an object")
+    core_version = _str(core, "version", path, "core")
+    raw = doc.get("extensions")
+    if not isinstance(raw, dict):
+        raise _fail(path, "extensions must be an object")
+    exts = {name: _entry(name, e, path, root) for name, e in raw.items()}
+    order = _order(doc.get("order"), exts, path)
+    platform = doc.get("platform") or {}
+    images = (platform.get("images") or {}) if isinstance(platform, dict) else None
+    if not isinstance(images, dict):
+        raise _fail(path, "platform.images must be an object")
+    return Lock(
+        inputs=inputs or "",
+        core_version=core_version or "",
+        extensions=exts,
+        order=order,
+        platform_images={
+            str(k): {str(a): b if isinstance(b, str) else None for a, b in v.items()}
+            for k, v in images.items()
+            if isinstance(v, dict)
+        },
+    )
+
+
+def _read_document(path: Path) -> dict[str, Any] | None:
+    """The lock's JSON object of a version we read (bounded, never through a link); None: no lock."""
     try:
         text = read_bounded(path, MAX_LOCK_BYTES, display_path(path)).decode("utf-8")
     except FileNotFoundError:
@@ -190,87 +224,83 @@ def read_lock(path: Path) -> Lock | None:
         raise _fail(path, "the top level is not an object")
     if doc.get("lockVersion") != LOCK_VERSION:
         raise _fail(path, f"lockVersion is {doc.get('lockVersion')!r}, this provisioning reads {LOCK_VERSION}")
-    root = path.parent.parent
-    inputs = _str(doc, "inputs", path, "lock")
-    core = doc.get("core")
-    if not isinstance(core, dict):
-        raise _fail(path, "core must be an object")
-    core_version = _str(core, "version", path, "core")
-    raw = doc.get("extensions")
-    if not isinstance(raw, dict):
-        raise _fail(path, "extensions must be an object")
-    exts: dict[str, LockedExtension] = {}
-    for name, e in raw.items():
-        where = f"extensions.{name}"
-        if not EXTENSION_NAME.match(name):
-            raise _fail(path, f"{where}: {name!r} is not an extension name (lowercase letters, digits, '.', '_', '-')")
-        if not isinstance(e, dict) or e.get("name") != name:
-            raise _fail(path, f"{where} must be an object whose name is {name!r}")
-        type_ = _str(e, "type", path, where)
-        if type_ not in TYPES:
-            raise _fail(path, f"{where}.type is {type_!r}, expected one of {', '.join(TYPES)}")
-        digest = _str(e, "digest", path, where)
-        if not DIGEST.match(digest or ""):
-            raise _fail(path, f"{where}.digest {digest!r} is not a sha256 digest")
-        deps = e.get("dependencies", {})
-        if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in deps.items()):
-            raise _fail(path, f"{where}.dependencies must map names to constraints")
-        reference = e.get("reference") or ""
-        if not isinstance(reference, str):
-            raise _fail(path, f"{where}.reference must be a string")
-        source = e.get("source", "oci")
-        common = {
-            "name": name,
-            "type": type_,
-            "version": _str(e, "version", path, where),
-            "digest": digest,
-            "source": source,
-            "reference": reference,
-            "dependencies": dict(deps),
-            "requested": bool(e.get("requested", False)),
-        }
-        if source == "local":
-            rel = _str(e, "path", path, where)
-            exts[name] = LockedExtension(**common, path=os.path.normpath(root / rel))  # type: ignore[arg-type]
-        elif source == "oci":
-            size = e.get("size")
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise _fail(path, f"{where}.size must be a non-negative integer")
-            namespace = _str(e, "namespace", path, where) or ""
-            tag = _str(e, "tag", path, where, optional=True)
-            try:
-                validate_repository(f"{namespace}/{name}")
-            except InvalidReference:
-                raise _fail(path, f"{where}.namespace {namespace!r} is not a repository namespace") from None
-            if tag is not None and not _TAG.match(tag):
-                raise _fail(path, f"{where}.tag {tag!r} is not an OCI tag")
-            exts[name] = LockedExtension(
-                **common,  # type: ignore[arg-type]
-                registry=absolute_registry(_str(e, "registry", path, where) or "", root),
-                registry_text=e.get("registry"),
-                namespace=namespace,
-                tag=tag,
-                size=size,
-                media_type=_str(e, "mediaType", path, where) or MANIFEST,
-                signature=_signature(e.get("signature"), path, where),
-            )
-        elif source == "git":
-            commit = _str(e, "commit", path, where) or ""
-            if not re.match(r"^[0-9a-f]{40}([0-9a-f]{24})?$", commit):
-                raise _fail(path, f"{where}.commit {commit!r} is not a git commit id")
-            subdir = _str(e, "subdir", path, where) or "."
-            if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
-                raise _fail(path, f"{where}.subdir {subdir!r} must be a folder inside the repository")
-            exts[name] = LockedExtension(
-                **common,  # type: ignore[arg-type]
-                url=_str(e, "url", path, where),
-                ref=_str(e, "ref", path, where),
-                commit=commit,
-                subdir=subdir,
-            )
-        else:
-            raise _fail(path, f"{where}.source is {source!r}, expected oci, local or git")
-    order = doc.get("order")
+    return doc
+
+
+def _entry(name: str, e: Any, path: Path, root: Path) -> LockedExtension:
+    """One locked extension: the fields every source has, then the source's own."""
+    where = f"extensions.{name}"
+    if not EXTENSION_NAME.match(name):
+        raise _fail(path, f"{where}: {name!r} is not an extension name (lowercase letters, digits, '.', '_', '-')")
+    if not isinstance(e, dict) or e.get("name") != name:
+        raise _fail(path, f"{where} must be an object whose name is {name!r}")
+    type_ = _str(e, "type", path, where)
+    if type_ not in TYPES:
+        raise _fail(path, f"{where}.type is {type_!r}, expected one of {', '.join(TYPES)}")
+    digest = _str(e, "digest", path, where)
+    if not DIGEST.match(digest or ""):
+        raise _fail(path, f"{where}.digest {digest!r} is not a sha256 digest")
+    deps = e.get("dependencies", {})
+    if not isinstance(deps, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in deps.items()):
+        raise _fail(path, f"{where}.dependencies must map names to constraints")
+    reference = e.get("reference") or ""
+    if not isinstance(reference, str):
+        raise _fail(path, f"{where}.reference must be a string")
+    source = e.get("source", "oci")
+    common: dict[str, Any] = {
+        "name": name,
+        "type": type_,
+        "version": _str(e, "version", path, where),
+        "digest": digest,
+        "source": source,
+        "reference": reference,
+        "dependencies": dict(deps),
+        "requested": bool(e.get("requested", False)),
+    }
+    if source == "local":
+        return LockedExtension(**common, path=os.path.normpath(root / (_str(e, "path", path, where) or "")))
+    if source == "oci":
+        return LockedExtension(**common, **_oci_fields(e, path, where, name, root))
+    if source == "git":
+        return LockedExtension(**common, **_git_fields(e, path, where))
+    raise _fail(path, f"{where}.source is {source!r}, expected oci, local or git")
+
+
+def _oci_fields(e: dict[str, Any], path: Path, where: str, name: str, root: Path) -> dict[str, Any]:
+    size = e.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _fail(path, f"{where}.size must be a non-negative integer")
+    namespace = _str(e, "namespace", path, where) or ""
+    tag = _str(e, "tag", path, where, optional=True)
+    try:
+        validate_repository(f"{namespace}/{name}")
+    except InvalidReference:
+        raise _fail(path, f"{where}.namespace {namespace!r} is not a repository namespace") from None
+    if tag is not None and not _TAG.match(tag):
+        raise _fail(path, f"{where}.tag {tag!r} is not an OCI tag")
+    return {
+        "registry": absolute_registry(_str(e, "registry", path, where) or "", root),
+        "registry_text": e.get("registry"),
+        "namespace": namespace,
+        "tag": tag,
+        "size": size,
+        "media_type": _str(e, "mediaType", path, where) or MANIFEST,
+        "signature": _signature(e.get("signature"), path, where),
+    }
+
+
+def _git_fields(e: dict[str, Any], path: Path, where: str) -> dict[str, Any]:
+    commit = _str(e, "commit", path, where) or ""
+    if not re.match(r"^[0-9a-f]{40}([0-9a-f]{24})?$", commit):
+        raise _fail(path, f"{where}.commit {commit!r} is not a git commit id")
+    subdir = _str(e, "subdir", path, where) or "."
+    if Path(subdir).is_absolute() or ".." in Path(subdir).parts:
+        raise _fail(path, f"{where}.subdir {subdir!r} must be a folder inside the repository")
+    return {"url": _str(e, "url", path, where), "ref": _str(e, "ref", path, where), "commit": commit, "subdir": subdir}
+
+
+def _order(order: Any, exts: dict[str, LockedExtension], path: Path) -> list[str]:
+    """The install order: every locked extension once, each after its dependencies."""
     if (
         not isinstance(order, list)
         or not all(isinstance(n, str) for n in order)
@@ -284,18 +314,4 @@ def read_lock(path: Path) -> Lock | None:
             raise _fail(path, f"{name} depends on {', '.join(missing)}, which the lock does not contain")
         if any(order.index(d) > order.index(name) for d in e.dependencies):
             raise _fail(path, f"order installs {name} before one of its dependencies")
-    platform = doc.get("platform") or {}
-    images = (platform.get("images") or {}) if isinstance(platform, dict) else None
-    if not isinstance(images, dict):
-        raise _fail(path, "platform.images must be an object")
-    return Lock(
-        inputs=inputs or "",
-        core_version=core_version or "",
-        extensions=exts,
-        order=list(order),
-        platform_images={
-            str(k): {str(a): b if isinstance(b, str) else None for a, b in v.items()}
-            for k, v in images.items()
-            if isinstance(v, dict)
-        },
-    )
+    return list(order)

@@ -19,7 +19,6 @@ from ..yamlfile import safe_load
 from .cache import BlobCache
 from .catalogs import Catalogs, catalog_policy
 from .config import (
-    EXTENSION_NAME,
     PLURALS,
     TYPES,
     RegistrySettings,
@@ -30,6 +29,7 @@ from .config import (
     set_module_entry,
 )
 from .dep import ResolveOutcome, resolve_workspace
+from .entries import EXTENSION_NAME
 from .sources import LocalFinder, OciFinder
 from .stores import Stores
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import ResolutionError, VersionError
 from ..oci.reference import version_for_tag
 from ..versions import Version
-from .config import ModuleSpec, WorkspaceConfig
+from .config import WorkspaceConfig
+from .entries import ModuleSpec
 from .lock import Lock, LockedExtension
 from .sources.base import Candidate
 
