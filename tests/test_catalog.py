@@ -195,8 +195,8 @@ def test_cold_resolve_reads_the_catalog_only_and_an_unchanged_one_costs_one_head
     ws = workspace(tmp_path, proxy.host, namespace)
     proxy.seen.clear()
     assert cli("dep", "resolve", "--no-install", "-w", str(ws)) == 0
-    asked = catalog_requests(proxy)
-    assert len(asked) == 2, asked  # the catalog's manifest and its layer: the whole graph
+    asked = proxy.seen
+    assert len(asked) == 2, asked  # the catalog's manifest and its layer: the whole graph, and no ping
     assert all("/provisioning-catalog/" in p for _, p in asked)
     lock = lock_json(ws)
     assert lock["order"] == ORDER
@@ -204,11 +204,12 @@ def test_cold_resolve_reads_the_catalog_only_and_an_unchanged_one_costs_one_head
     other = workspace(tmp_path, proxy.host, namespace, "other")
     proxy.seen.clear()
     assert cli("dep", "resolve", "--no-install", "-w", str(other)) == 0
-    assert catalog_requests(proxy) == [("HEAD", f"/v2/{namespace}/provisioning-catalog/manifests/latest")]
+    head = ("HEAD", f"/v2/{namespace}/provisioning-catalog/manifests/latest")
+    assert proxy.seen == [head]  # exactly one request: the HEAD's answer proves the registry, no ping
     assert lock_json(other)["extensions"] == lock["extensions"]
     proxy.seen.clear()
     assert cli("dep", "check-updates", "-w", str(ws), "--output", "json") == 0
-    assert catalog_requests(proxy) == [("HEAD", f"/v2/{namespace}/provisioning-catalog/manifests/latest")]
+    assert proxy.seen == [head]
     # the same answer as the tag-list path
     monkeypatch.setenv("PROVISIONING_CATALOG", "off")
     plain = workspace(tmp_path, proxy.host, namespace, "plain")
@@ -216,6 +217,25 @@ def test_cold_resolve_reads_the_catalog_only_and_an_unchanged_one_costs_one_head
     assert cli("dep", "resolve", "--no-install", "-w", str(plain)) == 0
     assert not any("provisioning-catalog" in p for _, p in proxy.seen)
     assert lock_json(plain)["extensions"] == lock["extensions"]
+
+
+def test_without_the_ping_a_server_that_is_not_a_registry_is_still_named_so(
+    registry, tls_registry, namespace: str, home, tmp_path, capsys
+) -> None:
+    """The first read stands in for the ping only when its answer proves a registry; else the ping words it."""
+    page = (200, {"Content-Type": "text/html"}, b"<html>a web server</html>")
+    with RegistryProxy(registry.host, refuse=lambda method, path: page) as web:
+        ws = workspace(tmp_path, web.host, namespace, "web")
+        assert cli("dep", "resolve", "--no-install", "-w", str(ws)) == 1
+        err = capsys.readouterr().err
+        assert "does not look like an OCI registry" in err and "Traceback" not in err
+        assert ("GET", "/v2/") in web.seen  # the answer proved nothing: the ping ran and said why
+    # a TLS registry reached over plain HTTP (the loopback default): the ping's advice, as before
+    ws = workspace(tmp_path, tls_registry.host, namespace, "tls")
+    assert cli("dep", "resolve", "--no-install", "-w", str(ws)) == 1
+    err = capsys.readouterr().err
+    assert "speaks HTTPS but was contacted over plain HTTP" in err and "tls_enabled: true" in err
+    assert not (ws / "config" / "provisioning.lock").exists()
 
 
 def bad_catalog(registry, namespace: str, layer: bytes) -> None:

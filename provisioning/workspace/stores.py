@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import NotFound
 from ..oci.reference import layout_path
@@ -19,8 +19,24 @@ if TYPE_CHECKING:
     from ..settings import RegistrySettings
 
 
+@runtime_checkable
+class _PingOnDoubt(Protocol):
+    """A registry client that can let its first read's answer stand in for the ``/v2/`` ping."""
+
+    def ping_on_doubt(self) -> None: ...
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
 def open_store(settings: RegistrySettings) -> Storage:
-    """The store a registry setting names: an embedded layout for a path, else the registry client."""
+    """The store a registry setting names: an embedded layout for a path, else the registry client.
+
+    A workspace only reads, so a registry is not pinged first: the first answer proves it (an
+    unchanged resolve is one HEAD of the catalog, not a ping and a HEAD).
+    """
     if settings.is_path:
         root = Path(layout_path(settings.registry)).expanduser()
         if not root.is_dir():
@@ -28,7 +44,10 @@ def open_store(settings: RegistrySettings) -> Storage:
                 f"embedded store {root} does not exist: publish extensions there first, or point "
                 "dependencies.extensions.oci.registry (or PROVISIONING_REGISTRY) at the right place"
             )
-    return settings.open()
+    storage = settings.open()
+    if isinstance(storage, _PingOnDoubt):
+        storage.ping_on_doubt()
+    return storage
 
 
 class Stores:
@@ -82,6 +101,5 @@ class Stores:
         with self._mutex:
             storages, self._open = list(self._open.values()), {}
         for storage in storages:
-            close = getattr(storage, "close", None)
-            if close is not None:
-                close()
+            if isinstance(storage, _Closable):
+                storage.close()

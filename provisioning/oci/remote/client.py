@@ -120,6 +120,7 @@ class RemoteStorage(Transport, Translation):
         self.auth = RegistryAuth(self, credentials)
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._ping_first = True
 
     def __repr__(self) -> str:
         return f"RemoteStorage({self.base_url!r})"
@@ -160,6 +161,27 @@ class RemoteStorage(Transport, Translation):
             finally:
                 resp.close()
             self._ready = True
+
+    def ping_on_doubt(self) -> None:
+        """Skip the up-front ``/v2/`` ping: the first answer proves the registry speaks the API.
+
+        For callers that open a registry for one cheap read (a resolve that learns from one HEAD
+        that the catalog did not change). A read answered with the distribution API header is
+        proof enough, and a 401 on it is answered like any other; anything else (a connection
+        failure, an answer without the header) runs the ping after all, whose checks word the
+        error exactly as before, and the read is sent again once the ping passed.
+        """
+        self._ping_first = False
+
+    def _unproven(self, method: str, data: Any) -> bool:
+        """Whether this request goes out before the ping (see ``ping_on_doubt``)."""
+        return not self._ping_first and not self._ready and method in ("GET", "HEAD") and data is None
+
+    def _proven(self, resp: requests.Response) -> bool:
+        if resp.headers.get(API_VERSION_HEADER):
+            self._ready = True
+            return True
+        return False
 
     def _check_ping(self, resp: requests.Response) -> None:
         status = resp.status_code

@@ -108,7 +108,8 @@ class Transport:
         under the transport's rate watch until the response is closed.
         """
         ok = frozenset(ok)
-        if purpose == "registry":
+        unproven = purpose == "registry" and self._unproven(method, data)
+        if purpose == "registry" and not unproven:
             self._ensure_ready()
         full = url if "://" in url else self.base_url + url
         if data is not None and not isinstance(data, (bytes, str, dict)):
@@ -118,7 +119,12 @@ class Transport:
             attempt += 1
             failure: requests.Response | requests.RequestException
             try:
-                resp = self._send(method, full, scopes, purpose, auth, params=params, data=data, headers=headers)
+                kwargs = {"params": params, "data": data, "headers": headers}
+                if unproven:
+                    unproven = False
+                    resp = self._send_unproven(method, full, scopes, purpose, auth, **kwargs)
+                else:
+                    resp = self._send(method, full, scopes, purpose, auth, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise self.translate(method, full, exc, scopes=scopes, purpose=purpose) from None
             except requests.exceptions.ReadTimeout as exc:  # a server that does not answer is not asked again
@@ -167,6 +173,21 @@ class Transport:
                 "%s could not be reached in %d attempts; not retrying it again in this run", self.registry_host, attempt
             )
         return True
+
+    def _send_unproven(
+        self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
+    ) -> requests.Response:
+        """A read sent before the ping: kept when its answer proves a registry, else ping and send again."""
+        try:
+            resp = self._send(method, url, scopes, purpose, auth, **kwargs)
+        except requests.RequestException:
+            resp = None
+        if resp is not None and self._proven(resp):
+            return resp
+        if resp is not None:
+            resp.close()
+        self._ensure_ready()  # the ping's own checks name what is wrong (TLS, plain HTTP, not a registry)
+        return self._send(method, url, scopes, purpose, auth, **kwargs)
 
     def _send(
         self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
