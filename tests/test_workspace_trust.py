@@ -206,3 +206,54 @@ def test_the_core_is_verified_too(tmp_path, registry, namespace, artifacts, keys
     code, out = resolve(ws, capsys=capsys)
     assert code == 0, out
     assert result.digest
+
+
+def signed_catalog(registry, namespace: str, key_path: Path) -> None:
+    """The namespace's catalog as ``doit publish sign=KEY`` leaves it: rebuilt from the registry, signed by the key."""
+    from provisioning.catalog import rebuild_catalog, write_catalog
+
+    key = load_private_key(key_path, PASSWORD.encode())
+    storage = open_storage(registry.host, tls_enabled=False)
+
+    def sign(target, desc) -> None:  # type: ignore[no-untyped-def]
+        sign_artifact(target, desc, key, f"{registry.host}/{target.name}")
+
+    write_catalog(storage, namespace, rebuild_catalog(storage, namespace), sign=sign)
+
+
+def test_a_catalog_signed_by_another_key_is_not_trusted(
+    tmp_path, registry, namespace, artifacts, keys, home, capsys, monkeypatch
+) -> None:
+    """verify.keys covers the catalog: signed by another key it chooses nothing; tag lists or a stop, as
+    dependencies.extensions.catalog says; the install is what the trusted key signed either way."""
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    signed_catalog(registry, namespace, keys["mallory"].key)
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    sent: list[str] = []
+    real = requests.Session.send
+    monkeypatch.setattr(requests.Session, "send", lambda s, r, **kw: (sent.append(r.url), real(s, r, **kw))[1])
+    code, out = resolve(ws, capsys=capsys)  # auto: the catalog is set aside, tag lists answer
+    assert code == 0, out
+    assert "is not signed by a key the signature policy" in out and "resolving from tag lists instead" in out
+    assert any("/tags/list" in u for u in sent)
+    lock = lock_json(ws)
+    assert lock["order"] == ORDER and all(e["signature"] for e in lock["extensions"].values())
+    # require: no trusted catalog, so nothing is resolved, written or installed
+    (ws / "config" / "provisioning.lock").unlink()
+    doc = yaml.safe_load((ws / "config" / "provisioning.yaml").read_text())
+    doc["dependencies"]["extensions"]["catalog"] = "require"
+    (ws / "config" / "provisioning.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    import shutil
+
+    shutil.rmtree(ws / "extensions")
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 1 and "is not signed by a key the signature policy" in out and "Traceback" not in out
+    assert not (ws / "config" / "provisioning.lock").exists() and not (ws / "extensions").exists()
+    # the same catalog signed by the trusted key is used: the whole graph from it, no tag list
+    signed_catalog(registry, namespace, keys["alice"].key)
+    sent.clear()
+    code, out = resolve(ws, "--no-install", capsys=capsys)
+    assert code == 0, out
+    assert "not signed by a key" not in out and "tag lists" not in out  # the signed catalog chose the digests
+    assert any("/provisioning-catalog/manifests/sha256-" in u for u in sent)  # its signature was checked
+    assert lock_json(ws)["extensions"] == lock["extensions"]

@@ -8,6 +8,10 @@ Policy (``dependencies.extensions.catalog`` in the workspace config, or ``PROVIS
 - ``require``: the same, but a missing or untrusted catalog stops the run (exit 1);
 - ``off``: never read it (tag lists only).
 
+Under a signature policy (``dependencies.extensions.verify``) a catalog counts only when one of
+the policy's keys signed it; one signed by another key (or not at all) is not trusted, with the
+same consequences as a broken one: tag lists (``auto``) or a stop (``require``).
+
 A catalog only ever decides *which* digest to take; the install still fetches by digest and
 checks the unpacked manifest, so a lying catalog can make a resolve fail, never install the
 wrong thing.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import Catalog, CatalogError, ExtensionEntry, check_generation, read_catalog, remember, remembered
@@ -32,6 +37,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLICIES = ("auto", "require", "off")
+
+
+def catalogs_for(
+    config: WorkspaceConfig, stores: Stores, cache: BlobCache, *, warn: Callable[[str], None] | None = None
+) -> Catalogs:
+    """The catalogs one run reads under the workspace's policies: ``catalog`` (auto, require, off) and
+    ``verify`` (a catalog must be signed by one of the keys, or it is not trusted)."""
+    from .trust import catalog_verifier
+
+    return Catalogs(stores, cache, policy=catalog_policy(config), verify=catalog_verifier(config), warn=warn)
 
 
 def catalog_policy(config: WorkspaceConfig | None) -> str:

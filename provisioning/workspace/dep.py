@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DigestMismatch, NotFound, ValidationError
 from .cache import BlobCache
-from .catalogs import Catalogs, catalog_policy
+from .catalogs import Catalogs, catalogs_for
 from .config import WorkspaceConfig, display_path, load_config
 from .core import check_core
 from .current import current_graph, disagreement, lock_is_fresh, preferred_versions
@@ -156,7 +156,7 @@ class _Run:
                 raise
             # the catalog named a version the registry no longer holds (or one that is not what it said):
             # nothing was installed; resolve again from tag lists, which only name what is there
-            catalogs = Catalogs(self.stores, self.cache, policy=catalog_policy(config))
+            catalogs = catalogs_for(config, self.stores, self.cache)
             catalogs.distrust(f"the catalog disagrees with the registry ({exc})")
             self.final = self.trusted(self.resolve(catalogs))
             assert self.resolution is not None

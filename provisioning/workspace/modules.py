@@ -17,7 +17,7 @@ from ..oci.reference import is_path_registry, tag_for_version
 from ..versions import is_valid_version
 from ..yamlfile import safe_load
 from .cache import BlobCache
-from .catalogs import Catalogs, catalog_policy
+from .catalogs import catalogs_for
 from .config import (
     PLURALS,
     TYPES,
@@ -164,9 +164,7 @@ def migrate_to_oci(
     stores = stores or Stores()
     cache = cache or BlobCache()
     settings: RegistrySettings = config.registry
-    published_at = OciFinder(
-        settings, stores=stores, cache=cache, catalogs=Catalogs(stores, cache, policy=catalog_policy(config))
-    )
+    published_at = OciFinder(settings, stores=stores, cache=cache, catalogs=catalogs_for(config, stores, cache))
     plan, missing = [], []
     for spec in config.modules:
         if spec.source != "local":

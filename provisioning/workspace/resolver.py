@@ -25,7 +25,7 @@ from ..errors import ResolutionError, ValidationError
 from ..oci.reference import tag_for_version
 from ..versions import satisfies
 from .cache import BlobCache
-from .catalogs import Catalogs, catalog_policy
+from .catalogs import Catalogs, catalogs_for
 from .config import WorkspaceConfig
 from .explain import explain_impossible
 from .greedy import greedy
@@ -78,7 +78,7 @@ class ExtensionProvider(AbstractProvider):
         self.preferred = dict(preferred or {})
         self.too_new: dict[str, list[Candidate]] = {}  # skipped for min_provisioning_version
         self.warnings: list[str] = []
-        self.catalogs = catalogs or Catalogs(stores, cache, policy=catalog_policy(config), warn=self._warn)
+        self.catalogs = catalogs or catalogs_for(config, stores, cache, warn=self._warn)
         self.sources = Sources(config, stores=stores, cache=cache, catalogs=self.catalogs, git=git, warn=self._warn)
         self._satisfied: dict[tuple[Any, ...], bool] = {}
         self._deps: dict[int, list[Requirement]] = {}

@@ -10,9 +10,16 @@ checked against the keys all the same). With ``require: false`` problems are war
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from .. import paths
+from ..catalog import CatalogError
+from ..catalog.registry import Verifier
 from ..errors import NotFound, ValidationError
 from ..oci.attached import attached_tag
 from ..oci.descriptor import MANIFEST, Descriptor
@@ -188,3 +195,53 @@ def verify_core(config: WorkspaceConfig, stores: Stores) -> str | None:
             f"the signature policy ({policy.location}) refused the core; nothing was installed: {result.reason()}"
         )
     return f"signature not verified (require: false): {result.reason()}"
+
+
+def catalog_verifier(config: WorkspaceConfig) -> Verifier | None:
+    """Under a signature policy, the check a catalog must pass before it may choose any digest.
+
+    A catalog manifest verified once by a key is remembered by its digest (content-addressed,
+    so the verdict cannot go stale), and an unchanged catalog costs no more than its HEAD.
+    """
+    policy = config.verify
+    if policy is None:
+        return None
+    keys = load_keys(policy)
+    trusted = {k.fingerprint for k in keys}
+
+    def verify(target: ReadOnlyTarget, desc: Descriptor) -> None:
+        if trusted & _verified_by(desc.digest):
+            return
+        result = verify_artifact(target, desc, keys, reference=f"{target.name}@{desc.digest}")
+        if not result.ok:
+            raise CatalogError(
+                f"the catalog {target.name}@{desc.digest} is not signed by a key the signature policy "
+                f"({policy.location}) trusts: {result.reason()}"
+            )
+        _remember_verified(desc.digest, {c.fingerprint for c in result.verified if c.fingerprint})
+
+    return verify
+
+
+def _verified_file(digest: str) -> Path:
+    return paths.home() / "catalogs" / "verified" / f"{digest.partition(':')[2][:64]}.json"
+
+
+def _verified_by(digest: str) -> set[str]:
+    """Fingerprints of the keys that verified this catalog manifest on this machine before."""
+    try:
+        doc = json.loads(_verified_file(digest).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    keys = doc.get("keys") if isinstance(doc, dict) else None
+    return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+
+
+def _remember_verified(digest: str, fingerprints: set[str]) -> None:
+    file = _verified_file(digest)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    known = _verified_by(digest) | fingerprints
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".verified-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"digest": digest, "keys": sorted(known)}, fh, sort_keys=True)
+    os.replace(tmp, file)

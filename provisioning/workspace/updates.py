@@ -12,7 +12,7 @@ from typing import Any
 
 from ..versions import satisfies
 from .cache import BlobCache
-from .catalogs import Catalogs, catalog_policy
+from .catalogs import catalogs_for
 from .config import WorkspaceConfig, load_config
 from .current import current_graph
 from .lock import Lock, LockedExtension
@@ -29,7 +29,7 @@ def check_updates(
     stores = stores or Stores()
     cache = cache or BlobCache()
     lock, _ = current_graph(config, stores=stores, cache=cache)
-    catalogs = Catalogs(stores, cache, policy=catalog_policy(config))
+    catalogs = catalogs_for(config, stores, cache)
     sources = Sources(config, stores=stores, cache=cache, catalogs=catalogs)
     git = GitSource()
     oci = [e for e in lock.extensions.values() if e.source == "oci"]
