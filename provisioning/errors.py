@@ -1,7 +1,8 @@
 """One base exception; subclasses are named for the condition.
 
-The CLI and doit tasks print ``str(error)`` and exit 1 for any ``ProvisioningError``;
-anything else is a bug and shows a traceback. Messages say what went wrong, where,
+The CLI and doit tasks print what ``provisioning.advice.explain`` makes of a ``ProvisioningError``
+(its message, plus how to fix it where the error carries the data for that) and exit with its
+code; anything else is a bug and shows a traceback. Messages say what went wrong, where,
 and how to fix it, in one short paragraph.
 """
 
@@ -36,7 +37,17 @@ class VersionError(ProvisioningError, ValueError):
 
 
 class NotFound(ProvisioningError):
-    """A repository, tag, manifest or blob does not exist in a store."""
+    """A repository, tag, manifest or blob does not exist in a store.
+
+    A registry's answer names its ``host``, the ``repository`` and the ``kind`` (``manifest_not_found``)
+    so the boundary can say where to look (``advice.explain``).
+    """
+
+    def __init__(self, message: str, *, host: str = "", repository: str = "", kind: str = "") -> None:
+        super().__init__(message)
+        self.host = host
+        self.repository = repository
+        self.kind = kind
 
 
 class DigestMismatch(ProvisioningError):
@@ -58,16 +69,35 @@ class TagConflict(RefusedOverwrite):
 
 
 class RegistryError(ProvisioningError):
-    """A registry answered with an error; carries method, URL, status and codes."""
+    """A registry answered with an error, or could not be reached: the data to act on.
+
+    ``method``, ``url``, ``status`` and the registry's error ``codes`` say what was asked and
+    answered; ``host`` is the registry and ``kind`` names the condition (``login_required``,
+    ``tls_untrusted``, ``connection_refused``, ``no_catalog``, …) so the boundary
+    (``provisioning.advice.explain``) can say how to fix it; ``anonymous`` is True when no
+    credentials were used. The message itself says what happened and where, not which flag to pass.
+    """
 
     def __init__(
-        self, message: str, *, method: str = "", url: str = "", status: int = 0, codes: tuple[str, ...] = ()
+        self,
+        message: str,
+        *,
+        method: str = "",
+        url: str = "",
+        status: int = 0,
+        codes: tuple[str, ...] = (),
+        host: str = "",
+        kind: str = "",
+        anonymous: bool = False,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
         self.status = status
         self.codes = codes
+        self.host = host
+        self.kind = kind
+        self.anonymous = anonymous
 
 
 class AuthError(RegistryError):

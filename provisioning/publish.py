@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .advice import message as error_text
 from .errors import AuthError, NotFound, ProvisioningError, RegistryError, TagConflict
 from .extension import Extension, discover, display, invalid, load_extension, validate_extensions
 from .oci.memory import MemoryStorage
@@ -92,7 +93,7 @@ class Sweep:
         try:
             answer = _published_source(self.storage.repository(pair[0]), pair[1])
         except ProvisioningError as exc:
-            message = str(exc)
+            message = error_text(exc)
             if destination_down(exc):
                 with self._lock:
                     self._down = self._down or message
@@ -333,8 +334,8 @@ def upload_ready(
             push_artifact(artifact, storage.repository(f"{namespace}/{ext.name}"))
         except ProvisioningError as exc:
             if destination_down(exc):
-                down.append(str(exc))
-                found[ext.path].error = str(exc)
+                down.append(error_text(exc))
+                found[ext.path].error = down[-1]
             return  # one artifact's failure: its subtask tries again and reports
         found[ext.path].published = artifact.manifest_desc.digest
 
@@ -383,6 +384,6 @@ def publish_extension(
                 raise invalid(ext.path, problems)
             _push(result, build_artifact(ext), target, None, force)
     except ProvisioningError as exc:
-        result.status, result.message = FAILED, f"{display(ext.path)}: {exc}"
+        result.status, result.message = FAILED, f"{display(ext.path)}: {error_text(exc)}"
     result.seconds = time.monotonic() - started
     return result

@@ -102,3 +102,46 @@ def test_credentials_is_a_leaf_of_the_registry_client(architecture) -> None:
     mods = architecture.scan(PROJECT, type_checking=True)
     above = {m for m in mods["provisioning.oci.credentials"].imports if m.startswith("provisioning.oci.remote")}
     assert above == set()
+
+
+def test_no_import_cycle_even_for_type_checking(architecture) -> None:
+    assert architecture.report(PROJECT)["import_cycles_with_type_checking"] == []
+
+
+# the registry client, top to bottom: a module imports only modules below it (watch and errors are leaves
+# of the stack; challenge is parsed by auth and by errors)
+REMOTE_STACK = ("client", "repository", "upload", "referrers", "api", "connection", "auth", "transport", "errors")
+REMOTE_LEAVES = ("challenge", "watch")
+
+
+def test_the_registry_client_calls_down_only(architecture) -> None:
+    mods = architecture.scan(PROJECT, type_checking=True)
+    prefix = "provisioning.oci.remote."
+    for i, name in enumerate(REMOTE_STACK):
+        inside = {m[len(prefix) :] for m in mods[prefix + name].imports if m.startswith(prefix)}
+        above = inside & set(REMOTE_STACK[: i + 1])
+        assert above == set(), f"remote.{name} imports {sorted(above)}, which sit above it (or itself)"
+        assert inside <= set(REMOTE_STACK[i + 1 :]) | set(REMOTE_LEAVES), f"remote.{name}: {sorted(inside)}"
+    for leaf in REMOTE_LEAVES:
+        inside = {m for m in mods[prefix + leaf].imports if m.startswith(prefix)}
+        assert inside == set(), f"remote.{leaf} is a leaf of the stack, yet imports {sorted(inside)}"
+
+
+def test_nothing_above_the_registry_client_catches_http_library_errors() -> None:
+    import re
+
+    http_names = re.compile(r"\b(requests|urllib3)\.|\b(RequestException|SSLError|ConnectionError|ReadTimeout)\b")
+    found = []
+    for path in sorted((PROJECT / "provisioning").rglob("*.py")):
+        if (PROJECT / "provisioning" / "oci" / "remote") in path.parents:
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith("except") and http_names.search(line):
+                found.append(f"{path.relative_to(PROJECT)}:{i}: {line.strip()}")
+    assert found == [], "the registry client turns HTTP failures into our errors:\n" + "\n".join(found)
+
+
+def test_the_old_module_names_are_gone() -> None:
+    """``oci/auth.py`` and ``oci/transport.py`` were shims for ``oci/remote/``; nothing imports them any more."""
+    assert not (PROJECT / "provisioning" / "oci" / "auth.py").exists()
+    assert not (PROJECT / "provisioning" / "oci" / "transport.py").exists()

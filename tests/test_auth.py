@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import time
@@ -20,13 +21,14 @@ from conftest import BASIC_USERS, TOKEN_USERS
 from registry_server import fake_response, fault_session
 
 from provisioning import paths
+from provisioning.advice import explain
 from provisioning.errors import AuthError, RegistryError
 from provisioning.oci import credentials as creds_mod
-from provisioning.oci.auth import parse_challenge
-from provisioning.oci.credentials import Credentials, login, logout, lookup
+from provisioning.oci.credentials import Credentials, logout, lookup
 from provisioning.oci.descriptor import LAYER_TYPE, MANIFEST, Descriptor, canonical_json
 from provisioning.oci.open import open_storage
-from provisioning.oci.remote import RemoteStorage
+from provisioning.oci.remote import RemoteStorage, login
+from provisioning.oci.remote.auth import parse_challenge
 from provisioning.oci.store import fetch_bytes
 
 KiB = 1024
@@ -97,14 +99,16 @@ def test_anonymous_pull_takes_a_token_round_trip(token_registry, tokens):
     anonymous = remote(token_registry.host).repository("public/hello")
     assert anonymous.resolve("1.0.0") == md
     assert ("anonymous", ["repository:public/hello:pull"]) in tokens.issued
-    with pytest.raises(AuthError, match=r"does not allow anonymous access to pull from repository .*oci login"):
+    with pytest.raises(AuthError, match=r"does not allow anonymous access to pull from repository ") as err:
         remote(token_registry.host).repository(unique()).tags()
+    assert err.value.kind == "login_required" and "oci login" in explain(err.value)[0]
 
 
 def test_wrong_password_at_the_token_service(token_registry, tokens):
-    with pytest.raises(AuthError, match=r"token service of .* refused user 'alice'.*oci login") as err:
+    with pytest.raises(AuthError, match=r"token service of .* refused user 'alice'") as err:
         remote(token_registry.host, user("alice", "wrong-password")).repository(unique()).tags()
-    assert err.value.status == 401 and "wrong-password" not in str(err.value)
+    assert err.value.status == 401 and "wrong-password" not in explain(err.value)[0]
+    assert re.search(r"token service of .* refused user 'alice'.*oci login", explain(err.value)[0])
 
 
 def test_pull_only_user_cannot_push(token_registry, tokens):
@@ -186,8 +190,10 @@ def test_mount_asks_for_both_repositories(token_registry, tokens):
 
 
 def test_catalog_forbidden_says_so_plainly(token_registry, tokens):
-    with pytest.raises(RegistryError, match=r"does not allow listing its repositories.*Name the repository"):
+    with pytest.raises(RegistryError, match=r"does not allow listing its repositories") as err:
         remote(token_registry.host, user("alice")).catalog()
+    assert err.value.kind == "no_catalog"
+    assert re.search(r"does not allow listing its repositories.*Name the repository", explain(err.value)[0])
 
 
 def test_delete_with_token_auth(token_registry, tokens):
@@ -380,5 +386,6 @@ def test_registry_401_without_challenge_details_is_reported(registry):
             else None
         )
     )
-    with pytest.raises(AuthError, match=r"requires authentication.*oci login"):
+    with pytest.raises(AuthError, match=r"requires authentication") as err:
         remote(registry.host, session=session).repository("a/b").tags()
+    assert re.search(r"requires authentication.*oci login", explain(err.value)[0])

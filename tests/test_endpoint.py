@@ -14,9 +14,10 @@ from test_workspace_helpers import extension_manifest, home, make_workspace, pus
 
 from provisioning.cli import main
 from provisioning.errors import RegistryError
-from provisioning.oci.credentials import Credentials, login
+from provisioning.oci.credentials import Credentials
 from provisioning.oci.endpoint import Endpoint, parse_endpoint, strip_scheme
 from provisioning.oci.open import open_storage
+from provisioning.oci.remote import login
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 
 import pytest
 from fake_registry import FakeRegistry, Reply, drip, json_reply
 
+from provisioning.advice import explain
 from provisioning.cli import main
 from provisioning.errors import AuthError, ProvisioningError, RegistryError
 from provisioning.oci.copy import CopyError, copy
@@ -20,7 +22,7 @@ from provisioning.oci.credentials import Credentials
 from provisioning.oci.descriptor import CONFIG_TYPE, MANIFEST, Descriptor, InvalidContent
 from provisioning.oci.memory import MemoryStorage
 from provisioning.oci.remote import RemoteStorage
-from provisioning.oci.transport import Limits, may_receive_credentials
+from provisioning.oci.remote.watch import Limits, may_receive_credentials
 
 ALICE = Credentials(username="alice", password="s3cret", source="test")
 BASIC = "Basic " + base64.b64encode(b"alice:s3cret").decode()
@@ -134,8 +136,9 @@ def test_a_token_realm_on_another_host_gets_credentials_only_over_verified_tls(c
         realm.route("GET", "/token", lambda r: json_reply({"token": "T"}))
         storage = remote(registry, credentials=ALICE, insecure=True)
         refused = r"to 127.0.0.2:\d+, whose TLS certificate is not trusted.* apply to 127.0.0.1:\d+ only"
-        with pytest.raises(RegistryError, match=refused):
+        with pytest.raises(RegistryError) as err:
             storage.repository("ns/x").tags()
+        assert err.value.kind == "tls_untrusted_elsewhere" and re.search(refused, explain(err.value)[0])
         assert realm.requests == []
     # a plain-HTTP realm elsewhere would be refused before any request
     with FakeRegistry("127.0.0.1") as registry:

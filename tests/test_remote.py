@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -22,6 +23,7 @@ import pytest
 from conftest import BASIC_USERS
 from registry_server import fake_response, fault_session, free_port, replace_body
 
+from provisioning.advice import explain
 from provisioning.errors import AuthError, DigestMismatch, NotFound, ProvisioningError, RegistryError
 from provisioning.oci.credentials import Credentials
 from provisioning.oci.descriptor import (
@@ -280,7 +282,7 @@ def test_referrers_fall_back_to_the_tag_schema(registry):
     assert [d.digest for d in found] == [sig.digest]
     assert found[0].artifact_type == sig_type and found[0].annotations == {"who": "ci"}
     assert target.referrers(subject, artifact_type="application/vnd.other") == []
-    assert target.storage.capabilities.referrers is False
+    assert target.capabilities.referrers is False
     assert "sha256-" + subject.digest.split(":")[1] in target.tags()
     push_artifact(target, **extra)  # a second referrer joins the same index
     assert len(target.referrers(subject, artifact_type=sig_type)) == 2
@@ -298,7 +300,7 @@ def test_referrers_api_is_used_when_the_registry_has_it(registry):
     target = storage(registry.host, session=session).repository(unique())
     subject = Descriptor(MANIFEST, "sha256:" + "c" * 64, 10)
     assert [d.artifact_type for d in target.referrers(subject, artifact_type="x/sbom")] == ["x/sbom"]
-    assert target.storage.capabilities.referrers is True
+    assert target.capabilities.referrers is True
     assert not methods(adapter, "GET", "/manifests/sha256-")
 
 
@@ -363,8 +365,9 @@ def test_registry_dying_mid_upload_leaves_nothing_and_a_rerun_completes(fresh_re
             yield chunk
 
     remote = storage(fresh_registry.host, chunk_threshold=16 * KiB, chunk_size=8 * KiB)
-    with pytest.raises(RegistryError, match="is the registry running"):
+    with pytest.raises(RegistryError) as err:
         remote.repository(name).push(desc, dying())
+    assert err.value.kind == "connection_refused" and "is the registry running" in explain(err.value)[0]
     fresh_registry.start()
     again = storage(fresh_registry.host, chunk_threshold=16 * KiB, chunk_size=8 * KiB).repository(name)
     assert not again.exists(desc)
@@ -378,9 +381,9 @@ def test_a_host_lost_for_a_whole_round_of_retries_gets_one_attempt_per_request_u
 
     with FaultProxy(registry.host, budget=0) as proxy:
         remote = storage(proxy.host, retries=3)
-        remote._ensure_ready = lambda: None  # the ping would be the first request; count only ours
+        remote.connection.ensure_ready = lambda: None  # the ping would be the first request; count only ours
         paused: list[int] = []
-        remote.pause = lambda failure, attempt: paused.append(attempt)
+        remote.transport.pause = lambda failure, attempt: paused.append(attempt)
         repo = remote.repository(unique())
         for _ in range(3):
             with pytest.raises(RegistryError):
@@ -434,7 +437,8 @@ def test_unknown_tag_and_repository(registry):
     assert target.tags() == []
     with pytest.raises(NotFound, match=r"not found: check the name and version") as err:
         target.resolve("9.9.9")
-    assert "oci tags" in str(err.value)
+    assert err.value.kind == "manifest_not_found" and err.value.repository == target.name
+    assert f"oci tags {target.name}` lists the versions" in explain(err.value)[0]
     with pytest.raises(NotFound):
         list(target.fetch(Descriptor.of(LAYER_TYPE, b"missing")))
 
@@ -456,8 +460,10 @@ def test_a_server_that_is_not_a_registry_is_named_as_such(tmp_path):
 
 
 def test_connection_refused_asks_whether_the_registry_runs():
-    with pytest.raises(RegistryError, match=r"connection refused.*is the registry running"):
+    with pytest.raises(RegistryError) as err:
         storage(f"127.0.0.1:{free_port()}", retries=2).repository("a/b").tags()
+    assert err.value.kind == "connection_refused" and err.value.host.startswith("127.0.0.1:")
+    assert re.search(r"connection refused.*is the registry running", explain(err.value)[0])
 
 
 def test_plain_http_is_the_default_for_loopback_hosts_only():
@@ -486,22 +492,31 @@ def test_tls_with_a_ca_file_and_basic_auth(tls_registry, certificates):
 
 
 def test_tls_failures_say_which_option_is_needed(tls_registry, registry):
-    with pytest.raises(RegistryError, match=r"not trusted.*--ca-file.*--insecure.*not --plain-http"):
+    with pytest.raises(RegistryError, match="not trusted") as err:
         storage(tls_registry.host, plain_http=False).repository("a/b").tags()
-    with pytest.raises(RegistryError, match=r"speaks HTTPS.*plain HTTP.*tls_enabled: true"):
+    assert err.value.kind == "tls_untrusted" and "--" not in str(err.value)  # the library names no flag
+    assert re.search(r"not trusted.*--ca-file.*--insecure.*not --plain-http", explain(err.value)[0])
+    with pytest.raises(RegistryError, match=r"speaks HTTPS.*plain HTTP") as err:
         storage(tls_registry.host).repository("a/b").tags()  # loopback: plain HTTP by default
-    with pytest.raises(RegistryError, match=r"speaks plain HTTP.*--plain-http"):
+    assert err.value.kind == "plain_http_to_tls"
+    assert re.search(r"speaks HTTPS.*plain HTTP.*tls_enabled: true", explain(err.value)[0])
+    with pytest.raises(RegistryError, match=r"speaks plain HTTP") as err:
         storage(registry.host, plain_http=False).repository("a/b").tags()
+    assert err.value.kind == "tls_to_plain_http"
+    assert re.search(r"speaks plain HTTP.*--plain-http", explain(err.value)[0])
 
 
 def test_basic_auth_errors_say_how_to_log_in(tls_registry, certificates):
     tls = {"plain_http": False, "ca_file": str(certificates.ca_cert)}
     wrong = Credentials("alice", "not-the-password", source="the test")
-    with pytest.raises(AuthError, match=r"rejected the credentials \(user 'alice'.*oci login") as err:
+    with pytest.raises(AuthError, match=r"rejected the credentials \(user 'alice'") as err:
         storage(tls_registry.host, credentials=wrong, **tls).repository("a/b").tags()
-    assert err.value.status == 401 and "not-the-password" not in str(err.value)
-    with pytest.raises(AuthError, match=r"requires authentication.*provisioning oci login 127\.0\.0\.1"):
+    assert err.value.status == 401 and "not-the-password" not in explain(err.value)[0]
+    assert re.search(r"rejected the credentials \(user 'alice'.*oci login", explain(err.value)[0])
+    with pytest.raises(AuthError, match="requires authentication") as err:
         storage(tls_registry.host, **tls).repository("a/b").tags()
+    assert err.value.kind == "login_required" and err.value.anonymous
+    assert re.search(r"requires authentication.*provisioning oci login 127\.0\.0\.1", explain(err.value)[0])
 
 
 # -- interop ---------------------------------------------------------------------------------------

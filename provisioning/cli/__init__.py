@@ -2,7 +2,8 @@
 
 Each module of this package adds its subcommands with ``register(subparsers)`` and sets
 ``func`` (args -> exit code). Expected errors (``ProvisioningError``) print one paragraph
-and exit 1; usage errors exit 2; only bugs show a traceback (``--debug`` always does).
+(``advice.explain``: the error and how to fix it) and exit 1; usage errors exit 2; only bugs
+show a traceback (``--debug`` always does).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import ProvisioningError, environment_failure
+from ..advice import explain
+from ..errors import ProvisioningError
 
 # Modules that contribute subcommands, in help order.
 COMMAND_MODULES = (
@@ -142,19 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except ProvisioningError as exc:
-        if args.debug:
+    except (ProvisioningError, OSError) as exc:
+        explained = explain(exc)  # the one wording of errors and their advice (doit tasks use it too)
+        if explained is None or args.debug:
             raise
         from .output import terminal_text
 
-        print(f"error: {terminal_text(str(exc))}", file=sys.stderr)  # messages quote registries and files
-        return exc.exit_code
-    except OSError as exc:
-        failure = environment_failure(exc)
-        if failure is None or args.debug:
-            raise
-        print(f"error: {failure}", file=sys.stderr)
-        return 1
+        text, code = explained
+        print(f"error: {terminal_text(text)}", file=sys.stderr)  # messages quote registries and files
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .. import paths
 from ..errors import AuthError, ProvisioningError
@@ -268,19 +268,11 @@ def _load_own_file() -> dict[str, Any]:
     return data
 
 
-class CredentialsChecker(Protocol):
-    """What ``login`` needs from a registry client (``oci.remote.RemoteStorage``): prove credentials work."""
-
-    def check_credentials(self, credentials: Credentials | None) -> None: ...
-
-
-def login(host: str, username: str, password: str, *, verify_with: CredentialsChecker | None = None) -> Path:
-    """Check the credentials against the registry (when ``verify_with``), then store them 0600."""
+def store_login(host: str, username: str, password: str) -> Path:
+    """Store credentials for ``host`` with mode 0600 (``remote.login`` checks them against the registry first)."""
     host = normalize_host(host)
     if not username or not password:
-        raise AuthError(f"login to {host} needs a username and a password (use --password-stdin in scripts)")
-    if verify_with is not None:
-        verify_with.check_credentials(Credentials(username=username, password=password, source="the login command"))
+        raise AuthError(f"login to {host} needs a username and a password", host=host, kind="login_incomplete")
     data = _load_own_file()
     found = _find_entry(data["auths"], host)
     if found:

@@ -17,6 +17,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from ..advice import message as error_text
 from ..errors import ProvisioningError
 from ..publish import PUBLISHED, REFUSED, UNCHANGED
 from .context import PipelineContext, _setting, extension_dirs, try_load
@@ -78,7 +79,7 @@ def update_catalog(ctx: PipelineContext, results: list[dict[str, Any]], *, whole
             full=whole_tree and not reported,  # without shard reports: every repository's tag list
         )
     except ProvisioningError as exc:
-        return {"status": "failed", "message": f"the catalog was not updated: {exc}"}
+        return {"status": "failed", "message": f"the catalog was not updated: {error_text(exc)}"}
     return update.to_dict() | {"line": update.line()}
 
 

@@ -18,6 +18,7 @@ from doit.dependency import UptodateCalculator
 from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
+from ..advice import message as error_text
 from ..errors import ProvisioningError
 from ..extension import validate_extension
 from ..package import build_artifact, package_paths, write_artifact
@@ -55,7 +56,7 @@ def _validate(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFail
         try:
             validate_extension(ext_dir, known=known)
         except ProvisioningError as exc:
-            return TaskFailed(str(exc))
+            return TaskFailed(error_text(exc))
         return None
     return TaskFailed(problems_message(ext_dir, found)) if found else None
 
@@ -84,7 +85,7 @@ def _package(ext_dir: Path, out_dir: Path) -> TaskFailed | None:
     try:
         write_artifact(build_artifact(ext_dir), out_dir)
     except ProvisioningError as exc:
-        return TaskFailed(str(exc))
+        return TaskFailed(error_text(exc))
     return None
 
 
@@ -169,7 +170,7 @@ def _run_preflight(ctx: PipelineContext, known: list[str]) -> None:
         signing_key(ctx)  # nothing is uploaded when the run must sign and cannot
         upload_ready(loaded, found, storage, namespace)
     except ProvisioningError as exc:
-        print(f"preflight: {exc}\n(each extension is checked on its own)")
+        print(f"preflight: {error_text(exc)}\n(each extension is checked on its own)")
         return
     answers = {str(p): pre.to_dict() for p, pre in found.items()}
     _PREFLIGHT[ctx.run] = answers
@@ -230,7 +231,7 @@ def _publish(ext_dir: Path, ctx: PipelineContext, known: list[str]) -> TaskFaile
             checked=_checked(ctx, ext_dir),
         )
     except ProvisioningError as exc:
-        result = PublishResult(task_key(ext_dir), ext_dir.name, "", "", FAILED, message=str(exc))
+        result = PublishResult(task_key(ext_dir), ext_dir.name, "", "", FAILED, message=error_text(exc))
     sign_result(ctx, _storage(ctx), result)
     record_result(ctx, result)
     line = f"{result.status:>9}  {result.reference}  {result.digest or ''}".rstrip()
@@ -354,7 +355,7 @@ def _publish_core(ctx: PipelineContext) -> TaskFailed | None:
         result = publish(artifact, _storage(ctx), "", force=ctx.force, tag=f"v{version}")
     except ProvisioningError as exc:
         result = PublishResult("core", "provisioning-core", version, f"provisioning-core:v{version}", FAILED)
-        result.message = str(exc)
+        result.message = error_text(exc)
     sign_result(ctx, _storage(ctx), result)
     record_result(ctx, result)
     print(f"{result.status:>9}  {result.reference}  {result.digest or ''}".rstrip())

@@ -11,6 +11,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from ..advice import message as error_text
 from ..errors import ProvisioningError
 from ..oci.descriptor import MANIFEST, Descriptor
 from ..oci.reference import is_path_registry
@@ -55,7 +56,7 @@ def sign_result(ctx: PipelineContext, storage, result: PublishResult) -> None:
     try:
         key = signing_key(ctx)
     except ProvisioningError as exc:  # published by the preflight before the key was asked for: say so
-        result.status, result.message = FAILED, f"{result.reference} is published but not signed: {exc}"
+        result.status, result.message = FAILED, f"{result.reference} is published but not signed: {error_text(exc)}"
         return
     assert key is not None
     registry = ctx.settings.registry
@@ -67,7 +68,7 @@ def sign_result(ctx: PipelineContext, storage, result: PublishResult) -> None:
         )
     except ProvisioningError as exc:
         result.status = FAILED
-        result.message = f"{result.reference} is published ({result.digest}) but not signed: {exc}"
+        result.message = f"{result.reference} is published ({result.digest}) but not signed: {error_text(exc)}"
         return
     result.signature = {
         "status": signed.status,

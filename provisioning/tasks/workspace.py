@@ -13,6 +13,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
+from ..advice import message as error_text
 from ..errors import ProvisioningError
 
 DEFAULT_WORKSPACE = "workspace"
@@ -28,7 +29,7 @@ def _resolve(workspace: Path) -> bool | TaskFailed:
     try:
         outcome = resolve_workspace(workspace, install_=False)
     except ProvisioningError as exc:
-        return TaskFailed(str(exc))
+        return TaskFailed(error_text(exc))
     state = "up to date" if outcome.reused_lock else ("written" if outcome.lock_written else "unchanged")
     print(f"{outcome.config.lock_path}: {state} ({len(outcome.lock.extensions)} extensions)")
     return True
@@ -40,7 +41,7 @@ def _install(workspace: Path) -> bool | TaskFailed:
     try:
         outcome = resolve_workspace(workspace, locked=True)
     except ProvisioningError as exc:
-        return TaskFailed(str(exc))
+        return TaskFailed(error_text(exc))
     report = outcome.report
     if report:
         print(

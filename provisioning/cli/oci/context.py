@@ -119,8 +119,8 @@ def _translate(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.
     """Where a command meets the registry library: nothing to catch here.
 
     The remote client (``oci/remote/``) turns every answer and transport failure into our own
-    errors, which ``cli.main`` prints; no command knows the HTTP library. Kept as the one place to
-    hang boundary handling while the commands that use it move on.
+    errors carrying data, and ``cli.main`` words them once (``advice.explain``); no command knows
+    the HTTP library. A no-op marker, kept while the command modules that use it move on.
     """
     return func
 

@@ -27,8 +27,6 @@ def _host(text: str) -> tuple[str, bool | None]:
 
 @_translate
 def cmd_login(args: argparse.Namespace) -> int:
-    from ...oci import credentials
-
     if is_path_registry(args.host):
         print(f"{args.host} is an embedded store on disk: no login needed (nothing stored)")
         return 0
@@ -58,9 +56,11 @@ def cmd_login(args: argparse.Namespace) -> int:
         raise UsageError("login needs the password on standard input: pass --password-stdin")
     if not password:
         raise UsageError("the password is empty")
+    from ...oci.remote import login
+
     ctx = Context.from_args(args)
     verify = None if args.no_verify else ctx.storage(host, tls_enabled=tls)
-    path = credentials.login(host, username, password, verify_with=verify)
+    path = login(host, username, password, verify_with=verify)
     where = f" (stored in {path})" if isinstance(path, (str, os.PathLike)) else ""
     print(f"Login succeeded for {username} at {host}{where}")
     return 0

@@ -7,86 +7,39 @@ challenge), basic (htpasswd registries), and the bearer token flow of the distri
 and renew it on 401. Renewal is per request, so a token that expires in the middle of a
 chunked upload is replaced and the next chunk goes on with the new one.
 
-Tokens are fetched through the registry transport (``RemoteStorage.request``), so retries,
-TLS settings and error messages are the same as for the registry itself.
+Tokens are fetched through the registry's transport (``transport.Transport.request``, below
+this module), so retries, TLS settings and error data are the same as for the registry itself.
 """
 
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
+from ...errors import AuthError
 from ..credentials import Credentials
+from .challenge import Challenge, parse_challenge
+from .errors import ErrorContext
+from .transport import Transport
 from .watch import MAX_ERROR_BODY, MAX_TOKEN_BODY, BodyTooLarge, may_receive_credentials, read_body
+
+__all__ = ["CATALOG_SCOPE", "BoundAuth", "Challenge", "RegistryAuth", "parse_challenge", "repository_scope"]
 
 CATALOG_SCOPE = "registry:catalog:*"
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, what the spec says to assume when expires_in is absent
 RENEW_MARGIN = 0.1  # renew when less than this fraction of the lifetime is left
 
-_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
-
 
 def repository_scope(name: str, *actions: str) -> str:
     """``repository:NAME:pull,push`` (actions default to pull)."""
     return f"repository:{name}:{','.join(actions or ('pull',))}"
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """A parsed ``WWW-Authenticate`` header: scheme (lowercase) and its parameters."""
-
-    scheme: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def realm(self) -> str:
-        return self.params.get("realm", "")
-
-    @property
-    def service(self) -> str:
-        return self.params.get("service", "")
-
-    @property
-    def error(self) -> str:
-        return self.params.get("error", "")
-
-
-def parse_challenge(header: str | None) -> Challenge | None:
-    """``Bearer realm="…",service="…",scope="…"`` -> Challenge; None for no or unknown header."""
-    if not header:
-        return None
-    scheme, _, rest = header.strip().partition(" ")
-    scheme = scheme.lower()
-    if scheme not in ("bearer", "basic"):
-        return None
-    params: dict[str, str] = {}
-    pos = 0
-    while pos < len(rest):
-        m = _PARAM.match(rest, pos)
-        if not m or m.end() == pos:
-            break
-        value = m.group(2) if m.group(2) is not None else m.group(3)
-        params[m.group(1).lower()] = re.sub(r"\\(.)", r"\1", value or "")
-        pos = m.end()
-    return Challenge(scheme, params)
-
-
-class TokenTransport(Protocol):
-    """What auth needs from the registry client: one request with retries and translated errors."""
-
-    registry_host: str
-    base_url: str
-    _verify_elsewhere: bool | str
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response: ...
 
 
 @dataclass
@@ -134,7 +87,7 @@ class RegistryAuth:
 
     def __init__(
         self,
-        transport: TokenTransport,
+        transport: Transport,
         credentials: Credentials | Callable[[], Credentials | None] | None = None,
     ) -> None:
         self._transport = transport
@@ -234,25 +187,21 @@ class RegistryAuth:
 
     def _fetch_token(self, ch: Challenge, scopes: Sequence[str]) -> _Token:
         """Ask the token service (the challenge's realm) for a token for ``scopes``."""
+        host = self._transport.host
         if not ch.realm:
-            from ...errors import AuthError
-
-            raise AuthError(
-                f"{self._transport.registry_host} asked for a bearer token but named no token service (realm)"
-            )
+            raise AuthError(f"{host} asked for a bearer token but named no token service (realm)")
         creds = self.credentials
         if creds is not None and not creds.is_empty:
-            why_not = may_receive_credentials(ch.realm, self._transport.base_url, self._transport._verify_elsewhere)
+            why_not = may_receive_credentials(ch.realm, self._transport.base_url, self._transport.verify_elsewhere)
             if why_not:
-                from ...errors import AuthError
-
                 raise AuthError(
-                    f"{self._transport.registry_host} sent us to {why_not}: its credentials ({creds.describe()}) "
+                    f"{host} sent us to {why_not}: its credentials ({creds.describe()}) "
                     "are not sent there. Credentials go to another host only over verified TLS; if the token "
                     "service is genuine, its operator must serve it over HTTPS",
                     url=ch.realm,
                 )
         self.token_requests += 1
+        context = ErrorContext(scopes, "token", lambda: self.known_credentials)
         if creds and creds.identity_token:
             form = {
                 "grant_type": "refresh_token",
@@ -263,20 +212,24 @@ class RegistryAuth:
             if ch.service:
                 form["service"] = ch.service
             resp = self._transport.request(
-                "POST", ch.realm, data=form, purpose="token", scopes=scopes, max_body=MAX_TOKEN_BODY
+                "POST", ch.realm, data=form, auth_everywhere=True, context=context, max_body=MAX_TOKEN_BODY
             )
         else:
             params: list[tuple[str, str]] = [("service", ch.service)] if ch.service else []
             params += [("scope", s) for s in scopes]
             basic = (creds.username, creds.password) if creds and creds.username else None
             resp = self._transport.request(
-                "GET", ch.realm, params=params, purpose="token", scopes=scopes, auth=basic, max_body=MAX_TOKEN_BODY
+                "GET",
+                ch.realm,
+                params=params,
+                auth=basic,
+                auth_everywhere=True,
+                context=context,
+                max_body=MAX_TOKEN_BODY,
             )
         return self._parse_token_response(resp, ch)
 
     def _parse_token_response(self, resp: requests.Response, ch: Challenge) -> _Token:
-        from ...errors import AuthError
-
         try:
             data = resp.json()
         except ValueError:
@@ -284,7 +237,7 @@ class RegistryAuth:
         value = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
         if not value or not isinstance(value, str):
             raise AuthError(
-                f"the token service of {self._transport.registry_host} ({ch.realm}) answered without a token; "
+                f"the token service of {self._transport.host} ({ch.realm}) answered without a token; "
                 "the registry's auth setup is broken or the realm is not a token service",
                 method=resp.request.method or "GET",
                 url=ch.realm,

@@ -11,15 +11,20 @@ from urllib.parse import quote
 
 from ...errors import NotFound, RegistryError
 from ..descriptor import INDEX, Descriptor, InvalidContent
+from .api import RepositoryAPI
 from .transport import ANY_FINAL_STATUS
 
 log = logging.getLogger(__name__)
 
 
 class Referrers:
-    """Methods of ``RemoteTarget`` (referrers)."""
+    """The referrers of manifests in one repository: listed, and indexed by tag where the registry has no API."""
 
-    def _index_referrer(self, desc: Descriptor, data: bytes) -> None:
+    def __init__(self, api: RepositoryAPI) -> None:
+        self.api = api
+        self.conn = api.conn
+
+    def index(self, desc: Descriptor, data: bytes) -> None:
         """Without the referrers API, record a manifest with a ``subject`` in the ``sha256-<hex>`` tag index."""
         try:
             doc = json.loads(data)
@@ -28,7 +33,7 @@ class Referrers:
         subject = doc.get("subject") if isinstance(doc, dict) else None
         if not isinstance(subject, dict) or not str(subject.get("digest", "")).startswith("sha256:"):
             return
-        if self.storage.capabilities.referrers:
+        if self.conn.capabilities.referrers:
             return
         entry = Descriptor(
             desc.media_type,
@@ -39,7 +44,7 @@ class Referrers:
         )
         tag = "sha256-" + subject["digest"].split(":", 1)[1]
         try:
-            _, current = self.fetch_reference(tag)
+            _, current = self.api.get_manifest(tag)
             manifests = json.loads(current).get("manifests") or []
         except NotFound:
             manifests = []
@@ -47,18 +52,18 @@ class Referrers:
             return
         manifests.append(entry.to_dict())
         index = json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}, indent=None).encode()
-        self._put_manifest(Descriptor.of(INDEX, index), index, tag)
+        self.api.put_manifest(Descriptor.of(INDEX, index), index, tag)
 
-    def referrers(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
+    def list(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
         """Manifests whose ``subject`` is ``desc``: the referrers API, else the tag-schema index."""
-        caps = self.storage.capabilities
+        caps = self.conn.capabilities
         if caps.referrers is not False:
             query = f"?artifactType={quote(artifact_type, safe='')}" if artifact_type else ""
-            url = self._path("referrers", desc.digest) + query
+            url = self.api.path("referrers", desc.digest) + query
             found: list[dict[str, Any]] = []
             filtered = False
-            for resp in self.storage.pages(
-                url, f"referrers of {desc.digest}", scopes=self._pull, ok=ANY_FINAL_STATUS, headers={"Accept": INDEX}
+            for resp in self.conn.pages(
+                url, f"referrers of {desc.digest}", scopes=self.api.pull, ok=ANY_FINAL_STATUS, headers={"Accept": INDEX}
             ):
                 resp.close()
                 try:
@@ -67,7 +72,7 @@ class Referrers:
                     doc = None
                 if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
                     if resp.status_code not in (404, 405, 400) and found == []:
-                        log.debug("referrers API of %s answered %s", self.storage.registry_host, resp.status_code)
+                        log.debug("referrers API of %s answered %s", self.conn.host, resp.status_code)
                     caps.referrers = False
                     break
                 caps.referrers = True
@@ -77,7 +82,7 @@ class Referrers:
                 return self._filter(found, artifact_type if not filtered else None)
         tag = "sha256-" + desc.digest.split(":", 1)[1]
         try:
-            _, data = self.fetch_reference(tag)
+            _, data = self.api.get_manifest(tag)
         except NotFound:
             return []
         try:
@@ -92,7 +97,5 @@ class Referrers:
                 raise InvalidContent("'manifests' must be a list of descriptors")
             out = [Descriptor.from_dict(m) for m in manifests]
         except InvalidContent as exc:
-            raise RegistryError(
-                f"{self.storage.registry_host}/{self.name}: the referrers of a manifest are malformed: {exc}"
-            ) from None
+            raise RegistryError(f"{self.api.where}: the referrers of a manifest are malformed: {exc}") from None
         return [d for d in out if artifact_type is None or d.artifact_type == artifact_type]

@@ -1,31 +1,27 @@
-"""``RemoteTarget``: one repository of a registry, speaking the ``Target`` protocol of store.py:
-reads (exists, fetch, resolve, tags) and manifest writes, one status switch per operation.
+"""``RemoteTarget``: one repository of a registry, speaking the ``Target`` protocol of store.py (plus
+mount, push and fetch by reference, delete and referrers): reads (exists, fetch, resolve, tags) and
+manifest writes, one status switch per operation. Uploads and referrers are parts it holds, not
+mixins; all of them build on ``api.RepositoryAPI`` over one ``Connection``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
 
 import requests
 
 from ...errors import DigestMismatch, NotFound, RegistryError, TagConflict
-from ..descriptor import INDEX, MANIFEST, MANIFEST_TYPES, MAX_MANIFEST_SIZE, Descriptor, check_size, sha256_digest
+from ..descriptor import INDEX, MANIFEST, MANIFEST_TYPES, MAX_MANIFEST_SIZE, Descriptor, check_size
 from ..reference import tag_for_version
 from ..store import verified
+from .api import RepositoryAPI, manifest_ref
 from .auth import repository_scope
-from .errors import _media_type
+from .connection import Capabilities, Connection
+from .errors import media_type
 from .referrers import Referrers
-from .transport import MANIFEST_ACCEPT
-from .upload import Uploads
-from .watch import (
-    body_chunks,
-)
-
-if TYPE_CHECKING:
-    from .client import RemoteStorage
+from .upload import Uploader
+from .watch import body_chunks
 
 log = logging.getLogger(__name__)
 
@@ -40,45 +36,42 @@ def _bounded(chunks: Iterable[bytes], desc: Descriptor) -> Iterator[bytes]:
         yield chunk
 
 
-class RemoteTarget(Uploads, Referrers):
+class RemoteTarget:
     """One repository of a registry, speaking the ``Target`` protocol (plus mount, delete, referrers).
 
     ``push`` takes one-shot streams: what it must be able to send again (an upload restarted
     after a fault) it spools as it streams, so copy() need not read a blob whole beforehand.
     """
 
-    def __init__(self, storage: RemoteStorage, name: str) -> None:
-        self.storage = storage
+    def __init__(self, conn: Connection, name: str) -> None:
+        self.conn = conn
         self.name = name
-        self._pull = (repository_scope(name, "pull"),)
-        self._push = (repository_scope(name, "pull", "push"),)
+        self.api = RepositoryAPI(conn, name)
+        self._uploads = Uploader(self.api)
+        self._referrers = Referrers(self.api)
         self._absent: set[str] = set()  # blobs exists() just found missing: push skips its own check
 
     def __repr__(self) -> str:
-        return f"RemoteTarget({self.storage.registry_host}/{self.name})"
+        return f"RemoteTarget({self.conn.host}/{self.name})"
 
     @property
     def registry_host(self) -> str:
         """Targets with the same host may mount blobs from each other (copy() checks this)."""
-        return self.storage.registry_host
+        return self.conn.host
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the registry was found to support (shared by its repositories)."""
+        return self.conn.capabilities
 
     @property
     def referrers_api(self) -> bool | None:
         """Whether the registry has the referrers API (None: not learnt yet)."""
-        return self.storage.capabilities.referrers
-
-    def _path(self, kind: str, ref: str) -> str:
-        return f"/v2/{self.name}/{kind}/{ref}"
-
-    def _kind(self, desc: Descriptor) -> str:
-        return "manifests" if desc.is_manifest else "blobs"
-
-    def _accept(self, desc: Descriptor | None = None) -> dict[str, str]:
-        return {"Accept": MANIFEST_ACCEPT} if desc is None or desc.is_manifest else {}
+        return self.conn.capabilities.referrers
 
     # -- read --------------------------------------------------------------------------------------
     def exists(self, desc: Descriptor) -> bool:
-        found = self._head(desc, self._pull)
+        found = self.api.head(desc, self.api.pull)
         if not found and not desc.is_manifest:
             self._absent.add(desc.digest)
         return found
@@ -87,120 +80,88 @@ class RemoteTarget(Uploads, Referrers):
         """The caller knows the blob is new: the next push uploads it without asking first."""
         self._absent.add(desc.digest)
 
-    def _head(self, desc: Descriptor, scopes: Sequence[str]) -> bool:
-        resp = self.storage.request(
-            "HEAD", self._path(self._kind(desc), desc.digest), scopes=scopes, ok=(200, 404), headers=self._accept(desc)
-        )
-        resp.close()
-        return resp.status_code == 200
-
     def fetch(self, desc: Descriptor) -> Iterator[bytes]:
         """Stream content, verifying size and digest as it passes (DigestMismatch before the last chunk)."""
-        check_size(desc, f"{self.storage.registry_host}/{self.name}")
-        path = self._path(self._kind(desc), desc.digest)
-        resp = self.storage.request(
-            "GET", path, scopes=self._pull, ok=(200, 404), stream=True, headers=self._accept(desc)
+        check_size(desc, self.api.where)
+        path = self.api.path(self.api.kind(desc), desc.digest)
+        resp = self.conn.request(
+            "GET", path, scopes=self.api.pull, ok=(200, 404), stream=True, headers=self.api.accept(desc)
         )
-        if resp.status_code == 404:
-            resp.close()
-            raise NotFound(f"{self.storage.registry_host}/{self.name}@{desc.digest} not found")
-        return self._stream(desc, resp)
+        match resp.status_code:
+            case 404:
+                resp.close()
+                raise NotFound(f"{self.api.where}@{desc.digest} not found")
+            case _:
+                return self._stream(desc, resp)
 
     def _stream(self, desc: Descriptor, resp: requests.Response) -> Iterator[bytes]:
         def body() -> Iterator[bytes]:
             try:
                 yield from body_chunks(resp)
             except requests.RequestException as exc:
-                raise self.storage.broken_body("GET", resp.url, resp, exc) from None
+                raise self.conn.transport.broken_body("GET", resp.url, resp, exc) from None
 
         try:
             yield from verified(desc, _bounded(body(), desc))
         except DigestMismatch as exc:
-            raise DigestMismatch(f"{self.storage.registry_host}/{self.name}: {exc}") from None
+            raise DigestMismatch(f"{self.api.where}: {exc}") from None
         finally:
             resp.close()
 
     def resolve(self, reference: str) -> Descriptor:
         """Tag or digest -> the manifest's descriptor, by HEAD (GET when the registry omits the digest)."""
-        ref = reference if reference.startswith("sha256:") else tag_for_version(reference)
-        resp = self.storage.request(
-            "HEAD", self._path("manifests", ref), scopes=self._pull, ok=(200, 404), headers=self._accept()
+        ref = manifest_ref(reference)
+        resp = self.conn.request(
+            "HEAD", self.api.path("manifests", ref), scopes=self.api.pull, ok=(200, 404), headers=self.api.accept()
         )
         resp.close()
-        if resp.status_code == 404:
-            raise self._not_found(ref)
+        match resp.status_code:
+            case 404:
+                raise self.api.not_found(ref)
         digest = resp.headers.get("Docker-Content-Digest", "")
-        media_type = _media_type(resp)
+        kind = media_type(resp)
         size = resp.headers.get("Content-Length", "")
-        if not digest or media_type not in MANIFEST_TYPES or not size.isdigit():
+        if not digest or kind not in MANIFEST_TYPES or not size.isdigit():
             return self.fetch_reference(ref)[0]
         if ref.startswith("sha256:") and digest != ref:
-            raise DigestMismatch(
-                f"{self.storage.registry_host}/{self.name}: asked for {ref}, the registry named {digest}"
-            )
-        return Descriptor(media_type, digest, int(size))
+            raise DigestMismatch(f"{self.api.where}: asked for {ref}, the registry named {digest}")
+        return Descriptor(kind, digest, int(size))
 
     def fetch_reference(self, reference: str) -> tuple[Descriptor, bytes]:
         """Resolve and fetch a manifest in one GET (the optional power store.fetch_manifest uses)."""
-        ref = reference if reference.startswith("sha256:") else tag_for_version(reference)
-        resp = self.storage.request(
-            "GET", self._path("manifests", ref), scopes=self._pull, ok=(200, 404), stream=True, headers=self._accept()
-        )
-        try:
-            if resp.status_code == 404:
-                raise self._not_found(ref)
-            data = b""
-            for chunk in body_chunks(resp):
-                data += chunk
-                if len(data) > MAX_MANIFEST_SIZE:
-                    raise RegistryError(
-                        f"{self.storage.registry_host}/{self.name}:{ref} is larger than {MAX_MANIFEST_SIZE} bytes; "
-                        "not a manifest"
-                    )
-        except requests.RequestException as exc:
-            raise self.storage.broken_body("GET", resp.url, resp, exc) from None
-        finally:
-            resp.close()
-        digest = sha256_digest(data)
-        named = resp.headers.get("Docker-Content-Digest")
-        if (ref.startswith("sha256:") and digest != ref) or (named and named != digest):
-            raise DigestMismatch(
-                f"{self.storage.registry_host}/{self.name}:{ref}: the manifest's content has digest {digest}, "
-                f"not {ref if ref.startswith('sha256:') else named}; rejected"
-            )
-        media_type = _media_type(resp)
-        if media_type not in MANIFEST_TYPES:
-            try:
-                media_type = json.loads(data).get("mediaType") or MANIFEST
-            except (ValueError, AttributeError):
-                media_type = MANIFEST
-        return Descriptor(media_type, digest, len(data)), data
-
-    def _not_found(self, ref: str) -> NotFound:
-        sep = "@" if ref.startswith("sha256:") else ":"
-        return NotFound(
-            f"{self.storage.registry_host}/{self.name}{sep}{ref} not found: check the name and version "
-            f"(`provisioning oci tags {self.name}` lists the versions)"
-        )
+        return self.api.get_manifest(reference)
 
     def tags(self) -> list[str]:
         """All tags, sorted, following Link pagination; empty when the repository does not exist."""
-        page = self.storage.page_size
+        page = self.conn.page_size
         first = f"/v2/{self.name}/tags/list" + (f"?n={page}" if page else "")
         found: list[str] = []
-        for resp in self.storage.pages(first, f"tags of {self.name}", scopes=self._pull, ok=(200, 404)):
-            if resp.status_code == 404:
-                return []
-            found.extend(self.storage._string_list(resp, "tags"))
+        for resp in self.conn.pages(first, f"tags of {self.name}", scopes=self.api.pull, ok=(200, 404)):
+            match resp.status_code:
+                case 404:
+                    return []
+                case _:
+                    found.extend(self.conn.string_list(resp, "tags"))
         return sorted(set(found))
+
+    def referrers(self, desc: Descriptor, artifact_type: str | None = None) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``desc``: the referrers API, else the tag-schema index."""
+        return self._referrers.list(desc, artifact_type)
 
     # -- write -------------------------------------------------------------------------------------
     def push(self, desc: Descriptor, content: Iterable[bytes]) -> None:
         """Manifests are PUT by digest; blobs are checked first, then uploaded (chunked when large)."""
         if desc.is_manifest:
             self._put_manifest(desc, self._read_manifest(desc, content), desc.digest)
-        else:
-            self._push_blob(desc, content)
+        elif desc.digest in self._absent:
+            self._absent.discard(desc.digest)  # copy() asked a moment ago: no second HEAD
+            self._uploads.upload(desc, content)
+        elif not self.api.head(desc, self.api.push):
+            self._uploads.upload(desc, content)
+
+    def mount(self, desc: Descriptor, from_repository: str) -> bool:
+        """Link a blob from another repository of this registry; False when the registry would not."""
+        return self._uploads.mount(desc, from_repository)
 
     def push_reference(self, desc: Descriptor, content: Iterable[bytes], tag: str, *, immutable: bool = False) -> None:
         """PUT a manifest by tag in one request (push and tag together).
@@ -226,7 +187,7 @@ class RemoteTarget(Uploads, Referrers):
             now = "nothing (it was deleted)"
         if now == desc.digest:
             return
-        where = f"{self.storage.registry_host}/{self.name}:{ref}"
+        where = f"{self.api.where}:{ref}"
         when = "was published with other content" if before else "was overwritten by another push"
         raise TagConflict(
             f"{where} {when} ({now}) while this push ({desc.digest}) was in flight; the other push won: the tag holds "
@@ -243,15 +204,16 @@ class RemoteTarget(Uploads, Referrers):
 
     def delete(self, desc: Descriptor) -> None:
         """Delete a manifest (or blob) by digest; its tags go with it."""
-        resp = self.storage.request(
+        resp = self.conn.request(
             "DELETE",
-            self._path(self._kind(desc), desc.digest),
+            self.api.path(self.api.kind(desc), desc.digest),
             scopes=(repository_scope(self.name, "delete"),),
             ok=(200, 202, 204, 404),
         )
         resp.close()
-        if resp.status_code == 404:
-            raise NotFound(f"{self.storage.registry_host}/{self.name}@{desc.digest} not found; nothing deleted")
+        match resp.status_code:
+            case 404:
+                raise NotFound(f"{self.api.where}@{desc.digest} not found; nothing deleted")
 
     def _read_manifest(self, desc: Descriptor, content: Iterable[bytes]) -> bytes:
         if desc.size > MAX_MANIFEST_SIZE:
@@ -259,22 +221,8 @@ class RemoteTarget(Uploads, Referrers):
         return b"".join(verified(desc, content))
 
     def _put_manifest(self, desc: Descriptor, data: bytes, ref: str) -> None:
-        resp = self.storage.request(
-            "PUT",
-            self._path("manifests", ref),
-            scopes=self._push,
-            ok=(200, 201, 202, 204),
-            data=data,
-            headers={"Content-Type": desc.media_type},
-        )
-        resp.close()
-        named = resp.headers.get("Docker-Content-Digest")
-        if named and named != desc.digest:
-            raise RegistryError(
-                f"{self.storage.registry_host} stored manifest {desc.digest} as {named}: the registry rewrote it; "
-                "it may not support this manifest media type"
-            )
+        resp = self.api.put_manifest(desc, data, ref)
         if resp.headers.get("OCI-Subject"):
-            self.storage.capabilities.referrers = True
+            self.conn.capabilities.referrers = True
         elif desc.media_type in (MANIFEST, INDEX):
-            self._index_referrer(desc, data)
+            self._referrers.index(desc, data)

@@ -1,22 +1,28 @@
-"""The request loop over one ``requests.Session``: auth bound per request, bounded retries with
-backoff honouring ``Retry-After`` (idempotent requests only; a stream cannot be sent twice),
-redacted debug logging, bodies read within the limits of ``watch``.
+"""The HTTP of one registry: the session, redirects, bounded reads, redacted debug logging and the one
+retry policy (backoff honouring ``Retry-After``, idempotent requests only: a stream cannot be sent twice).
+
+Knows nothing of auth beyond the requests auth object a caller hands it for one request; failures
+become our errors through ``errors.translate``.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
-from urllib.parse import urlsplit
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import requests
 
+from ... import __version__
 from ...errors import ProvisioningError, RegistryError
 from ..descriptor import MANIFEST_TYPES
+from ..endpoint import Endpoint
+from .errors import API_VERSION_HEADER, ErrorContext, translate, untrusted_elsewhere
 from .watch import (
     MAX_BODY,
     MAX_ERROR_BODY,
@@ -25,6 +31,7 @@ from .watch import (
     WATCHDOG,
     BodyTooLarge,
     Limits,
+    WatchedAdapter,
     cut_by_deadline,
     read_body,
     redirect_target,
@@ -34,6 +41,8 @@ from .watch import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MiB = 1024 * 1024
 DEFAULT_CHUNK_THRESHOLD = 8 * MiB  # blobs larger than this go up in chunks
@@ -47,6 +56,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ANY_FINAL_STATUS = frozenset(range(100, 600)) - RETRY_STATUSES
 MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_NO_CONTEXT = ErrorContext()
 
 
 def redact_headers(headers: Any) -> dict[str, str]:
@@ -54,14 +64,21 @@ def redact_headers(headers: Any) -> dict[str, str]:
     return {k: ("<redacted>" if k.lower() in SENSITIVE_HEADERS else v) for k, v in dict(headers or {}).items()}
 
 
-class _Transient(Exception):
-    """A retryable failure inside a multi-request operation (an upload restarts from scratch)."""
+class Transient(Exception):
+    """A retryable failure of one attempt: ``Transport.retrying`` waits and runs the operation again."""
 
-    def __init__(self, method: str, url: str, failure: requests.Response | requests.RequestException) -> None:
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        failure: requests.Response | requests.RequestException,
+        context: ErrorContext = _NO_CONTEXT,
+    ) -> None:
         super().__init__(f"{method} {url}")
         self.method = method
         self.url = url
         self.failure = failure
+        self.context = context
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -77,10 +94,65 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class Transport:
-    """Methods of ``RemoteStorage`` (transport)."""
+def _rereadable(data: Any) -> bool:
+    return data is None or isinstance(data, (bytes, str, dict))
 
-    _unreachable = False  # see give_up()
+
+class Transport:
+    """One registry's session and request loop.
+
+    A ``session`` passed in is used as is (tests inject faults that way); otherwise one is made
+    with a pool sized for concurrent uploads, reading proxy and CA-bundle variables once.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        session: requests.Session | None = None,
+        limits: Limits | None = None,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = 0.5,
+    ) -> None:
+        self.endpoint = endpoint
+        self.host = endpoint.host
+        self.base_url = endpoint.base_url
+        self.verify: bool | str = endpoint.verify
+        # --insecure names this host: any other host (a redirect, a token service) is verified
+        self.verify_elsewhere: bool | str = endpoint.ca_file or True
+        if endpoint.insecure and not endpoint.plain_http:
+            warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+            log.warning("TLS certificate verification is disabled for %s (--insecure)", self.host)
+        self._own_session = session is None
+        self.session = session or self._new_session()
+        if self._own_session:
+            # requests reads proxy and CA-bundle variables (and ~/.netrc) again on every request: a scan
+            # of the environment and a file lookup each time, measurable in a resolve of hundreds of
+            # requests. This transport talks to one host, so read them once, here.
+            self.session.proxies.update(requests.utils.get_environ_proxies(self.base_url))
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle and self.verify is True:
+                self.verify = bundle
+            if bundle and self.verify_elsewhere is True:
+                self.verify_elsewhere = bundle
+            self.session.trust_env = False
+        self.limits = limits or Limits.from_env()
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self._unreachable = False  # see give_up()
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        adapter = WatchedAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = f"provisioning/{__version__}"
+        return session
+
+    def close(self) -> None:
+        if self._own_session:
+            self.session.close()
 
     # -- the one door ------------------------------------------------------------------------------
     def request(
@@ -88,71 +160,76 @@ class Transport:
         method: str,
         url: str,
         *,
-        scopes: Sequence[str] = (),
         ok: Iterable[int] = (200,),
+        auth: Any = None,
+        auth_everywhere: bool = False,
+        context: ErrorContext = _NO_CONTEXT,
         headers: dict[str, str] | None = None,
         params: Any = None,
         data: Any = None,
         stream: bool = False,
         retry: bool = True,
-        purpose: str = "registry",
-        auth: Any = None,
         max_body: int = MAX_BODY,
+        prove: Callable[[], None] | None = None,
     ) -> requests.Response:
-        """Send one request: auth, retries with backoff, logging; any other answer becomes our error.
+        """Send one request; an answer not in ``ok`` becomes our error (``context`` says what it was for).
 
-        ``purpose`` is ``registry`` (the default), ``ping`` (no auth, no readiness check) or
-        ``token`` (the token service; ``auth`` is then basic credentials or None). With
-        ``retry=False`` a retryable failure raises ``_Transient`` for the caller's own loop.
-        A body that is not streamed is read here, at most ``max_body`` bytes; a streamed one stays
-        under the transport's rate watch until the response is closed.
+        ``auth`` goes with the request to the registry's own origin only, unless ``auth_everywhere``
+        (a token service's credentials, already cleared for its origin by auth). With
+        ``retry=False``, or a body that cannot be read twice, a retryable failure raises
+        ``Transient`` for the caller's ``retrying``. A body that is not streamed is read here, at most
+        ``max_body`` bytes; a streamed one stays under the rate watch until the response is closed.
+
+        ``prove`` (the caller's ``/v2/`` ping) marks a read sent before the registry was proven: an
+        answer carrying the distribution API header proves it; anything else (a failure, an answer
+        without the header) runs ``prove``, whose checks say what is wrong, and sends the read again.
         """
         ok = frozenset(ok)
-        unproven = purpose == "registry" and self._unproven(method, data)
-        if purpose == "registry" and not unproven:
-            self._ensure_ready()
         full = url if "://" in url else self.base_url + url
-        if data is not None and not isinstance(data, (bytes, str, dict)):
-            retry = False  # a consumed stream cannot be sent again; the caller restarts
+
+        def attempt(n: int) -> requests.Response:
+            return self._attempt(
+                method,
+                full,
+                n,
+                ok=ok,
+                stream=stream,
+                max_body=max_body,
+                context=context,
+                auth=auth,
+                auth_everywhere=auth_everywhere,
+                params=params,
+                data=data,
+                headers=headers,
+                prove=prove if n == 1 else None,
+            )
+
+        if not retry or not _rereadable(data):  # a consumed stream cannot be sent again: the caller restarts
+            return attempt(1)
+        return self.retrying(attempt)
+
+    def retrying(self, operation: Callable[[int], T], *, done: Callable[[], bool] | None = None) -> T | None:
+        """The one retry policy: run ``operation(attempt)`` until it does not raise ``Transient``.
+
+        At most ``retries`` attempts, waiting between them (``pause``); the last failure becomes our
+        error. ``done`` is asked after each wait whether the work landed although its answer was lost
+        (an upload); when it says so, None is returned without another attempt.
+        """
         attempt = 0
         while True:
             attempt += 1
-            failure: requests.Response | requests.RequestException
             try:
-                kwargs = {"params": params, "data": data, "headers": headers}
-                if unproven:
-                    unproven = False
-                    resp = self._send_unproven(method, full, scopes, purpose, auth, **kwargs)
-                else:
-                    resp = self._send(method, full, scopes, purpose, auth, **kwargs)
-            except requests.exceptions.SSLError as exc:
-                raise self.translate(method, full, exc, scopes=scopes, purpose=purpose) from None
-            except requests.exceptions.ReadTimeout as exc:  # a server that does not answer is not asked again
-                raise self.translate(method, full, exc, scopes=scopes, purpose=purpose, attempts=attempt) from None
-            except requests.RequestException as exc:
-                log.debug("%s %s -> %s", method, full, exc.__class__.__name__)
-                failure = exc
-            else:
-                self._log(resp)
-                if resp.status_code in ok:
-                    if not stream:
-                        self._read_whole(resp, method, full, max_body)
-                    return resp
-                self._read_error_body(resp, method, full)
-                if resp.status_code == 401 and getattr(resp, "auth_renewed", False) and not retry:
-                    resp.close()
-                    raise _Transient(method, full, resp)
-                if resp.status_code not in RETRY_STATUSES:
-                    try:
-                        raise self.translate(method, full, resp, scopes=scopes, purpose=purpose) from None
-                    finally:
-                        resp.close()
-                failure = resp
-            if not retry:
-                raise _Transient(method, full, failure)
-            if self.give_up(failure, attempt):
-                raise self.translate(method, full, failure, scopes=scopes, purpose=purpose, attempts=attempt) from None
-            self.pause(failure, attempt)
+                return operation(attempt)
+            except Transient as t:
+                if self.give_up(t.failure, attempt):
+                    raise translate(self.host, t.method, t.url, t.failure, t.context, attempts=attempt) from None
+                self.pause(t.failure, attempt)
+            if done is not None:
+                try:
+                    if done():
+                        return None
+                except ProvisioningError:
+                    pass
 
     def give_up(self, failure: requests.Response | requests.RequestException, attempt: int) -> bool:
         """Whether a failed attempt is the last one.
@@ -169,39 +246,71 @@ class Transport:
             return False
         if lost:
             self._unreachable = True
-            log.info(
-                "%s could not be reached in %d attempts; not retrying it again in this run", self.registry_host, attempt
-            )
+            log.info("%s could not be reached in %d attempts; not retrying it again in this run", self.host, attempt)
         return True
 
-    def _send_unproven(
-        self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        attempt: int,
+        *,
+        ok: frozenset[int],
+        stream: bool,
+        max_body: int,
+        context: ErrorContext,
+        prove: Callable[[], None] | None,
+        **send: Any,
     ) -> requests.Response:
+        """One attempt: a final answer in ``ok`` is returned, a retryable one raises ``Transient``."""
+        failure: requests.Response | requests.RequestException
+        try:
+            resp = self._send_proving(method, url, prove, **send) if prove else self._send(method, url, **send)
+        except requests.exceptions.SSLError as exc:
+            raise translate(self.host, method, url, exc, context) from None
+        except requests.exceptions.ReadTimeout as exc:  # a server that does not answer is not asked again
+            raise translate(self.host, method, url, exc, context, attempts=attempt) from None
+        except requests.RequestException as exc:
+            log.debug("%s %s -> %s", method, url, exc.__class__.__name__)
+            failure = exc
+        else:
+            self._log(resp)
+            if resp.status_code in ok:
+                if not stream:
+                    self._read_whole(resp, method, url, max_body)
+                return resp
+            self._read_error_body(resp, method, url)
+            if resp.status_code == 401 and getattr(resp, "auth_renewed", False):
+                resp.close()  # the token was renewed for a body that could not be resent: start again
+                raise Transient(method, url, resp, context)
+            if resp.status_code not in RETRY_STATUSES:
+                try:
+                    raise translate(self.host, method, url, resp, context, attempts=attempt) from None
+                finally:
+                    resp.close()
+            failure = resp
+        raise Transient(method, url, failure, context)
+
+    def _send_proving(self, method: str, url: str, prove: Callable[[], None], **send: Any) -> requests.Response:
         """A read sent before the ping: kept when its answer proves a registry, else ping and send again."""
         try:
-            resp = self._send(method, url, scopes, purpose, auth, **kwargs)
+            resp: requests.Response | None = self._send(method, url, **send)
         except requests.RequestException:
             resp = None
-        if resp is not None and self._proven(resp):
+        if resp is not None and resp.headers.get(API_VERSION_HEADER):
             return resp
         if resp is not None:
             resp.close()
-        self._ensure_ready()  # the ping's own checks name what is wrong (TLS, plain HTTP, not a registry)
-        return self._send(method, url, scopes, purpose, auth, **kwargs)
+        prove()  # the ping's own checks name what is wrong (TLS, plain HTTP, not a registry)
+        return self._send(method, url, **send)
 
-    def _send(
-        self, method: str, url: str, scopes: Sequence[str], purpose: str, auth: Any, **kwargs: Any
-    ) -> requests.Response:
+    def _send(self, method: str, url: str, *, auth: Any, auth_everywhere: bool, **kwargs: Any) -> requests.Response:
         """One request, following redirects ourselves: credentials and ``--insecure`` only for our own origin,
         every hop under the transport's rate watch."""
         data = kwargs.get("data")
         credit = len(data) if isinstance(data, (bytes, str)) else len(data) if hasattr(data, "__len__") else 0
         for _hop in range(MAX_REDIRECTS + 1):
             own = same_origin(url, self.base_url)
-            if purpose == "registry":
-                hop_auth = self.auth.bind(scopes) if own else None
-            else:
-                hop_auth = auth  # the token service's credentials were cleared for its origin by auth.py
             previous = getattr(WATCHDOG.local, "current", None)
             watch = WATCHDOG.watch(self.limits, credit)
             try:
@@ -210,23 +319,17 @@ class Transport:
                     url,
                     stream=True,
                     timeout=self.limits.timeout,
-                    verify=self._verify if own else self._verify_elsewhere,
-                    auth=hop_auth,
+                    verify=self.verify if own else self.verify_elsewhere,
+                    auth=auth if own or auth_everywhere else None,
                     allow_redirects=False,
                     **kwargs,
                 )
             except requests.RequestException as exc:
                 watch.done = True
                 if watch.fired:
-                    raise too_slow(self.registry_host, method, url, self.limits, watch) from None
+                    raise too_slow(self.host, method, url, self.limits, watch) from None
                 if not own and isinstance(exc, requests.exceptions.SSLError):
-                    raise RegistryError(
-                        f"{self.registry_host} sent this request to {urlsplit(url).netloc}, whose TLS certificate is "
-                        f"not trusted ({str(exc)[:160]}); nothing was sent there. --insecure and --ca-file apply to "
-                        f"{self.registry_host} only",
-                        method=method,
-                        url=url,
-                    ) from None
+                    raise untrusted_elsewhere(self.host, method, url, exc) from None
                 raise
             finally:
                 WATCHDOG.local.current = previous
@@ -238,7 +341,7 @@ class Transport:
             resp.close()
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
                 method, kwargs["data"] = "GET", None
-            elif data is not None and not isinstance(data, (bytes, str, dict)):
+            elif not _rereadable(data):
                 raise RegistryError(f"{url} redirected an upload whose body cannot be sent twice", url=url)
             log.debug("%s %s redirected to %s", method, url, nxt if same_origin(nxt, url) else "another host")
             kwargs["params"] = None  # the Location carries its own query
@@ -251,7 +354,7 @@ class Transport:
             read_body(resp, limit, has_body=method != "HEAD")
         except BodyTooLarge:
             raise RegistryError(
-                f"{self.registry_host} answered {method} {url} with more than {limit} bytes; refused (not what a "
+                f"{self.host} answered {method} {url} with more than {limit} bytes; refused (not what a "
                 "registry sends for this request)",
                 method=method,
                 url=url,
@@ -268,16 +371,14 @@ class Transport:
         """A body that failed while being read: cut for being too slow, or a transport failure."""
         watch = cut_by_deadline(resp)
         if watch is not None:
-            return too_slow(self.registry_host, method, url, self.limits, watch)
-        return self.translate(method, url, exc)
+            return too_slow(self.host, method, url, self.limits, watch)
+        return translate(self.host, method, url, exc)
 
     def _read_error_body(self, resp: requests.Response, method: str, url: str) -> None:
         """An error answer's body, for its error codes: at most a little, and nothing that hangs."""
         try:
             read_body(resp, MAX_ERROR_BODY, has_body=method != "HEAD")
-        except (BodyTooLarge, requests.RequestException):
-            resp._content, resp._content_consumed = b"", True
-        except ProvisioningError:
+        except (BodyTooLarge, requests.RequestException, ProvisioningError):
             resp._content, resp._content_consumed = b"", True
 
     def pause(self, failure: requests.Response | requests.RequestException, attempt: int) -> None:
@@ -286,23 +387,24 @@ class Transport:
         if isinstance(failure, requests.Response):
             delay = _retry_after(failure.headers.get("Retry-After"))
             failure.close()
-            if delay is not None and delay > self.max_retry_after:
+            cap = self.limits.max_retry_after
+            if delay is not None and delay > cap:
                 raise RegistryError(
-                    f"{self.registry_host} asked to wait {delay:.0f}s before trying again (Retry-After, "
-                    f"{failure.status_code}); this tool waits at most {self.max_retry_after:.0f}s "
+                    f"{self.host} asked to wait {delay:.0f}s before trying again (Retry-After, "
+                    f"{failure.status_code}); this tool waits at most {cap:.0f}s "
                     "(PROVISIONING_HTTP_MAX_RETRY_AFTER): run the command again later",
                     method=failure.request.method if failure.request is not None else "",
                     url=failure.url or "",
                     status=failure.status_code,
+                    host=self.host,
+                    kind="retry_later",
                 )
             status = str(failure.status_code)
         else:
             status = failure.__class__.__name__
         if delay is None:
             delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * (0.5 + random.random() / 2)
-        log.info(
-            "%s: %s, attempt %d of %d; retrying in %.1fs", self.registry_host, status, attempt, self.retries, delay
-        )
+        log.info("%s: %s, attempt %d of %d; retrying in %.1fs", self.host, status, attempt, self.retries, delay)
         time.sleep(delay)
 
     def _log(self, resp: requests.Response) -> None:

@@ -1,5 +1,6 @@
 """Blob upload: monolithic, chunked (when the registry takes it) and cross-repository mount; a
-failed upload restarts from scratch from content that can be read again.
+failed upload restarts from scratch from content that can be read again, under the transport's
+one retry policy (``Transport.retrying``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import requests
 
 from ...errors import DigestMismatch, ProvisioningError, RegistryError
 from ..descriptor import Descriptor
+from ..reference import validate_repository
 from ..store import verified
+from .api import RepositoryAPI
 from .auth import repository_scope
-from .transport import ANY_FINAL_STATUS, DEFAULT_CHUNK_THRESHOLD, READ_SIZE, _Transient
+from .transport import ANY_FINAL_STATUS, DEFAULT_CHUNK_THRESHOLD, READ_SIZE, Transient
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +100,22 @@ def _with_digest(location: str, digest: str) -> str:
     return location + ("&" if "?" in location else "?") + "digest=" + quote(digest, safe="")
 
 
-class Uploads:
-    """Methods of ``RemoteTarget`` (upload)."""
+class Uploader:
+    """Blob uploads into one repository."""
+
+    def __init__(self, api: RepositoryAPI) -> None:
+        self.api = api
+        self.conn = api.conn
+        self.name = api.name
 
     def mount(self, desc: Descriptor, from_repository: str) -> bool:
         """Link a blob from another repository of this registry; False when the registry would not."""
-        caps = self.storage.capabilities
+        caps = self.conn.capabilities
         if caps.mount is False or from_repository == self.name:
             return False
-        scopes = (*self._push, repository_scope(from_repository, "pull"))
+        scopes = (*self.api.push, repository_scope(from_repository, "pull"))
         query = f"?mount={quote(desc.digest, safe='')}&from={quote(from_repository, safe='/')}"
-        resp = self.storage.request("POST", f"/v2/{self.name}/blobs/uploads/{query}", scopes=scopes, ok=(201, 202))
+        resp = self.conn.request("POST", f"/v2/{self.name}/blobs/uploads/{query}", scopes=scopes, ok=(201, 202))
         resp.close()
         if resp.status_code == 201:
             caps.mount = True
@@ -115,55 +123,43 @@ class Uploads:
         self._cancel(self._location(resp))
         if caps.mount is None:
             try:
-                there = self.storage.repository(from_repository).exists(desc)
+                source = RepositoryAPI(self.conn, validate_repository(from_repository))
+                there = source.head(desc, source.pull)
             except ProvisioningError:  # no pull permission on the source: we learnt nothing
                 there = False
             if there:
                 caps.mount = False  # the blob was there to mount and the registry did not: it cannot
-                log.info("%s does not mount blobs across repositories; uploading", self.storage.registry_host)
+                log.info("%s does not mount blobs across repositories; uploading", self.conn.host)
         return False
 
     # -- blob upload -------------------------------------------------------------------------------
-    def _push_blob(self, desc: Descriptor, content: Iterable[bytes]) -> None:
-        if desc.digest in self._absent:
-            self._absent.discard(desc.digest)  # copy() asked a moment ago: no second HEAD
-        elif self._head(desc, self._push):
-            return
-        storage = self.storage
-        caps = storage.capabilities
+    def upload(self, desc: Descriptor, content: Iterable[bytes]) -> None:
+        """Upload a blob the registry lacks; a failed attempt starts again from the beginning of the content."""
         source = _Replayable(content)
-        attempt = 0
         try:
-            while True:
-                try:
-                    if desc.size > storage.chunk_threshold and caps.chunked_upload is not False:
-                        self._upload_chunked(desc, source)
-                    else:
-                        self._upload_monolithic(desc, source)
-                    return
-                except _ChunkedUnsupported:
-                    caps.chunked_upload = False
-                    log.info("%s refused a chunked upload; uploading whole blobs", storage.registry_host)
-                except _Transient as t:
-                    attempt += 1
-                    if storage.give_up(t.failure, attempt):
-                        raise storage.translate(
-                            t.method, t.url, t.failure, scopes=self._push, attempts=attempt
-                        ) from None
-                    storage.pause(t.failure, attempt)
-                    try:  # the blob may have landed although the answer was lost
-                        if self._head(desc, self._push):
-                            return
-                    except ProvisioningError:
-                        pass
+            self.conn.transport.retrying(
+                lambda attempt: self._upload_once(desc, source),
+                done=lambda: self.api.head(desc, self.api.push),  # it may have landed although the answer was lost
+            )
         finally:
             source.close()
+
+    def _upload_once(self, desc: Descriptor, source: _Replayable) -> None:
+        caps = self.conn.capabilities
+        if desc.size > self.conn.chunk_threshold and caps.chunked_upload is not False:
+            try:
+                self._upload_chunked(desc, source)
+                return
+            except _ChunkedUnsupported:
+                caps.chunked_upload = False
+                log.info("%s refused a chunked upload; uploading whole blobs", self.conn.host)
+        self._upload_monolithic(desc, source)
 
     def _location(self, resp: requests.Response, previous: str | None = None) -> str:
         loc = resp.headers.get("Location")
         if not loc:
             raise RegistryError(
-                f"{self.storage.registry_host} answered {resp.status_code} to an upload without a Location header",
+                f"{self.conn.host} answered {resp.status_code} to an upload without a Location header",
                 method=resp.request.method or "",
                 url=resp.url,
                 status=resp.status_code,
@@ -171,8 +167,8 @@ class Uploads:
         return urljoin(previous or resp.url, loc)
 
     def _start_upload(self) -> requests.Response:
-        resp = self.storage.request(
-            "POST", f"/v2/{self.name}/blobs/uploads/", scopes=self._push, ok=(202,), retry=False
+        resp = self.conn.request(
+            "POST", f"/v2/{self.name}/blobs/uploads/", scopes=self.api.push, ok=(202,), retry=False
         )
         resp.close()
         return resp
@@ -180,8 +176,8 @@ class Uploads:
     def _cancel(self, location: str) -> None:
         """Best effort: drop an upload session we will not finish."""
         try:
-            self.storage.request("DELETE", location, scopes=self._push, ok=ANY_FINAL_STATUS, retry=False).close()
-        except (ProvisioningError, _Transient):
+            self.conn.request("DELETE", location, scopes=self.api.push, ok=ANY_FINAL_STATUS, retry=False).close()
+        except (ProvisioningError, Transient):
             pass
 
     def _upload_monolithic(self, desc: Descriptor, source: _Replayable) -> None:
@@ -189,10 +185,10 @@ class Uploads:
         chunks = verified(desc, source)
         try:
             body: Any = b"".join(chunks) if desc.size == 0 else _SizedBody(chunks, desc.size)
-            self.storage.request(
+            self.conn.request(
                 "PUT",
                 _with_digest(location, desc.digest),
-                scopes=self._push,
+                scopes=self.api.push,
                 ok=(201, 204),
                 data=body,
                 headers={"Content-Type": "application/octet-stream"},
@@ -206,16 +202,16 @@ class Uploads:
         start = self._start_upload()
         location = self._location(start)
         minimum = start.headers.get("OCI-Chunk-Min-Length", "")
-        size = max(self.storage.chunk_size, int(minimum) if minimum.isdigit() else 0)
+        size = max(self.conn.chunk_size, int(minimum) if minimum.isdigit() else 0)
         offset = 0
         try:
             for piece in _rechunk(verified(desc, source), size):
                 end = offset + len(piece) - 1
                 refusals = (400, 405, 415, 416, 501) if offset == 0 else ()
-                resp = self.storage.request(
+                resp = self.conn.request(
                     "PATCH",
                     location,
-                    scopes=self._push,
+                    scopes=self.api.push,
                     ok=(202, *refusals),
                     data=piece,
                     headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}"},
@@ -227,10 +223,10 @@ class Uploads:
                     raise _ChunkedUnsupported
                 location = self._location(resp, location)
                 offset = end + 1
-            self.storage.request(
-                "PUT", _with_digest(location, desc.digest), scopes=self._push, ok=(201, 204), data=b"", retry=False
+            self.conn.request(
+                "PUT", _with_digest(location, desc.digest), scopes=self.api.push, ok=(201, 204), data=b"", retry=False
             ).close()
         except DigestMismatch:
             self._cancel(location)
             raise
-        self.storage.capabilities.chunked_upload = True
+        self.conn.capabilities.chunked_upload = True
