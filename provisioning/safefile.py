@@ -45,16 +45,18 @@ def write_new_file(path: Path, data: bytes, mode: int = 0o644) -> None:
         f.write(data)
 
 
-def replace_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+def replace_file(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = True) -> None:
     """Replace ``path`` whole and atomically (readers see the old or the new file); a link at ``path`` is
-    replaced, not followed; the temp file is removed on any failure (a full disk leaves nothing behind)."""
+    replaced, not followed; the temp file is removed on any failure (a full disk leaves nothing behind).
+    ``durable=False`` skips the fsync, for a writer that syncs once at the end (a bundle being made)."""
     path = Path(path)
     tmp = path.with_name(f".tmp-{path.name}-{secrets.token_hex(8)}")
     try:
         with os.fdopen(_create(tmp, mode), "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from test_workspace_helpers import (  # noqa: F401
     seed_config,
     snapshot,
 )
+from test_workspace_registry import http_log  # noqa: F401
 
 from provisioning.cli import main
 from provisioning.oci.open import open_storage
@@ -180,21 +181,29 @@ def test_a_tar_with_members_outside_the_tree_is_refused(tmp_path: Path, capsys) 
     assert not (tmp_path.parent / "escaped").exists()
 
 
-def test_a_full_disk_during_create_is_a_clear_error_and_a_rerun_completes(
-    ws: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _disk_fills_after(monkeypatch: pytest.MonkeyPatch, files: int):  # type: ignore[no-untyped-def]
+    """Writes into stores fail with ENOSPC once ``files`` files were put in place; returns the real os.replace."""
     import provisioning.oci.layout as layout
 
     real = layout.os.replace
     calls = {"n": 0}
 
-    def full(src, dst):  # the disk fills after a few blobs
+    def full(src, dst):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] > 12:
+        if calls["n"] > files:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst)
 
     monkeypatch.setattr(layout.os, "replace", full)
+    return real
+
+
+def test_a_full_disk_during_create_is_a_clear_error_and_a_rerun_completes(
+    ws: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import provisioning.oci.layout as layout
+
+    real = _disk_fills_after(monkeypatch, 12)
     out = tmp_path / "bundle"
     # one artifact at a time, so the first ones are complete when the disk fills
     code, _, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws), "--concurrency", "1")
@@ -205,6 +214,33 @@ def test_a_full_disk_during_create_is_a_clear_error_and_a_rerun_completes(
     report = create(capsys, ws, out)
     assert report["reused"] > 0
     assert run(capsys, "bundle", "verify", str(out))[0] == 0
+
+
+def test_an_interrupted_create_asks_the_registry_nothing_about_what_it_finished(
+    ws: Path, tmp_path: Path, namespace: str, capsys, monkeypatch: pytest.MonkeyPatch, http_log: list[str]
+) -> None:
+    import provisioning.oci.layout as layout
+
+    create(capsys, ws, tmp_path / "whole")
+    whole = len(http_log)
+    real = _disk_fills_after(monkeypatch, 20)
+    out = tmp_path / "bundle"
+    code, _, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws), "--concurrency", "1")
+    assert code == 1 and "No space left on device" in err, err
+    journal = out / ".bundle-progress"
+    finished = journal.read_text().splitlines()
+    assert finished, "the artifacts finished before the disk filled are noted"
+    monkeypatch.setattr(layout.os, "replace", real)
+    # a crash may leave an index.json cut short (files are synced only at the end): the rerun rebuilds it
+    first = json.loads(finished[0])["listed"][0][0]
+    (out / first / "index.json").write_text('{"manifests": [')
+    del http_log[:]
+    report = create(capsys, ws, out)
+    assert report["reused"] > 0
+    assert len(http_log) < whole, (len(http_log), whole)
+    assert not journal.exists()
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+    assert json.loads((out / "bundle.json").read_text()) == json.loads((tmp_path / "whole" / "bundle.json").read_text())
 
 
 def test_push_loads_an_empty_registry_and_a_rerun_finishes(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:

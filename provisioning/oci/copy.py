@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -123,7 +123,9 @@ class CopyOptions:
     that are new anyway (a new version's config and layer) the check costs as much as the
     upload, and a registry takes a blob it has as a no-op. ``immutable`` asks the destination not
     to move the tag if it holds other content by the time the root lands (a concurrent push won);
-    that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner.
+    that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner. ``executor``: a pool
+    shared by many copies (a bundle copies hundreds of small graphs; a pool of threads for each costs
+    more than its blobs); without one, each copy starts ``concurrency`` threads of its own.
     """
 
     concurrency: int = 4
@@ -131,6 +133,7 @@ class CopyOptions:
     root_missing: bool = False
     check_blobs: bool = True
     immutable: bool = False
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -250,7 +253,10 @@ class _GraphCopy:
         self.src, self.dst, self.progress = src, dst, progress
         self.check_blobs = options.check_blobs
         self.immutable = options.immutable
-        self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="oci-copy")
+        self.own_pool = options.executor is None
+        self.pool: Executor = options.executor or ThreadPoolExecutor(
+            max_workers=options.concurrency, thread_name_prefix="oci-copy"
+        )
         self.seen: dict[str, list[Future[None]]] = {}  # digest -> what must finish before a parent may be pushed
         self.manifests: list[tuple[Descriptor, bytes, list[Future[None]]]] = []  # children first
         self.mounter = _mounter(src, dst)
@@ -282,7 +288,15 @@ class _GraphCopy:
                 for future in self.seen[root.digest]:
                     future.result()
         finally:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            if self.own_pool:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            else:  # a shared pool: cancel what of ours has not started, wait for the rest
+                futures = [f for fs in self.seen.values() for f in fs]
+                for f in futures:
+                    f.cancel()
+                for f in futures:
+                    if not f.cancelled():
+                        f.exception()
 
     def _visit(self, desc: Descriptor, *, known_missing: bool = False, depth: int = 0) -> list[Future[None]]:
         """Schedule ``desc`` and its subgraph; returns the futures a parent must wait for."""

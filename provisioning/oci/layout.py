@@ -166,9 +166,10 @@ def _validate_tag(tag: str) -> str:
 class LayoutTarget:
     """One repository: an OCI image layout folder. Created on first push; reads of a missing one are empty."""
 
-    def __init__(self, root: Path, name: str) -> None:
+    def __init__(self, root: Path, name: str, *, durable: bool = True) -> None:
         self.name = validate_repository(name)
         self.root = Path(root)
+        self.durable = durable  # False: no fsync per file; the writer calls LayoutStorage.sync() at the end
         self.path = self.root.joinpath(*name.split("/"))
         # Repositories of one root are "one registry": copy may mount (hard-link) blobs between them.
         self.registry_host = f"oci-layout:{os.path.abspath(self.root)}"
@@ -280,7 +281,11 @@ class LayoutTarget:
                     self._write_index([])
                 if not (self.path / LAYOUT_FILE).exists():
                     # Written after index.json: a reader that sees oci-layout can rely on index.json.
-                    replace_file(self.path / LAYOUT_FILE, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+                    replace_file(
+                        self.path / LAYOUT_FILE,
+                        json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode(),
+                        durable=self.durable,
+                    )
                 yield read_layout(self.path)["manifests"]
         except Timeout:
             raise ProvisioningError(
@@ -303,7 +308,8 @@ class LayoutTarget:
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         """Write index.json sorted (tags by name, then untagged manifests by digest): same state, same bytes."""
         doc = {"schemaVersion": 2, "mediaType": INDEX, "manifests": sorted(entries, key=_sort_key)}
-        replace_file(self.path / INDEX_FILE, json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
+        data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
+        replace_file(self.path / INDEX_FILE, data, durable=self.durable)
 
     def _update_index(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
         """Read-modify-write index.json; ``change(entries)`` returns the new list, or None to write nothing."""
@@ -338,7 +344,8 @@ class LayoutTarget:
                         f.write(chunk)
                 verifier.check()
                 f.flush()
-                os.fsync(f.fileno())
+                if self.durable:
+                    os.fsync(f.fileno())
             self._ensure_layout()
             os.replace(tmp, final)
         except BaseException:
@@ -511,7 +518,7 @@ class LayoutTarget:
         repository lacks it or the filesystem cannot link, so the caller copies bytes instead."""
         if desc.is_manifest:
             return False
-        source = LayoutTarget(self.root, from_repository)
+        source = LayoutTarget(self.root, from_repository, durable=self.durable)
         if not source.exists(desc):
             return False
         if self.exists(desc):
@@ -532,15 +539,23 @@ class LayoutTarget:
 class LayoutStorage:
     """A folder of OCI image layouts, one per repository: the embedded default store."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, durable: bool = True) -> None:
         self.root = Path(root)
         self.registry_host = f"oci-layout:{os.path.abspath(self.root)}"
+        # durable=False: files are not fsynced one by one (the cost of a bundle of many small artifacts);
+        # whoever writes this way calls sync() before it declares the store complete.
+        self.durable = durable
 
     def __repr__(self) -> str:
         return f"LayoutStorage({str(self.root)!r})"
 
     def repository(self, name: str) -> LayoutTarget:
-        return LayoutTarget(self.root, name)
+        return LayoutTarget(self.root, name, durable=self.durable)
+
+    def sync(self) -> None:
+        """Make everything written so far durable at once (one ``sync`` instead of one fsync per file)."""
+        if hasattr(os, "sync"):
+            os.sync()
 
     def catalog(self) -> list[str]:
         """Repositories that have at least one tag, sorted."""
