@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from oci_samples import push_referrer  # noqa: E402
 from registry_server import RegistryServer  # noqa: E402
-from test_workspace_helpers import build_artifact  # noqa: E402
+from test_workspace_helpers import build_artifact, extension_manifest  # noqa: E402
 
 from provisioning.oci.open import open_storage  # noqa: E402
 
@@ -50,7 +50,7 @@ def publish(host: str, count: int) -> list[str]:
     words = "cluster node control plane worker pod service ingress storage volume network policy".split()
     for i in range(count):
         name, version = f"ext{i:03d}", f"1.{i % 7}.{i % 5}"
-        meta = {"name": name, "version": version, "type": "taskserv", "dependencies": {}}
+        meta = extension_manifest(name, version)  # a real extension: the create resolves each one
         body = " ".join(rng.choice(words) for _ in range(6000)).encode()
         files = {"manifest.yaml": json.dumps(meta).encode(), "kcl/main.k": body, "docs/README.md": body[:4000]}
         mdesc, manifest, blobs = build_artifact(meta, files=files)

@@ -29,6 +29,7 @@ from test_workspace_registry import http_log  # noqa: F401
 
 from provisioning.cli import main
 from provisioning.oci.open import open_storage
+from provisioning.oci.reference import version_for_tag
 from tools import require
 
 
@@ -93,6 +94,46 @@ def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Pat
     code, text, err = run(capsys, "bundle", "verify", str(out))
     assert code == 0, err
     assert "verified" in text
+
+
+def test_create_from_references_holds_each_ones_dependency_closure(
+    ws: Path, tmp_path: Path, namespace: str, origin: str, capsys
+) -> None:
+    """``bundle create OUT REF…`` resolves like a workspace asking for exactly those versions."""
+    from oci_samples import push_referrer
+
+    lock = lock_json(ws)
+    k8s = lock["extensions"]["kubernetes"]
+    closure, todo = set(), ["kubernetes"]
+    while todo:  # kubernetes and everything it depends on, as the workspace's lock resolved them
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            todo.extend(lock["extensions"][name]["dependencies"])
+    assert len(closure) > 1
+    plain = open_storage(origin).repository(f"{namespace}/not-an-extension")  # any other artifact rides along alone
+    sbom = push_referrer(plain, open_storage(origin).repository(f"{namespace}/kubernetes").resolve("1.28.0"))
+    plain.tag(sbom, "v1")
+    out = tmp_path / "refs"
+    refs = [
+        f"{origin}/{namespace}/kubernetes:{version_for_tag(k8s['tag'])}",
+        f"{origin}/{namespace}/not-an-extension:v1",
+    ]
+    code, text, err = run(capsys, "bundle", "create", str(out), *refs, "--plain-http", "--output", "json")
+    assert code == 0, err
+    doc = json.loads((out / "bundle.json").read_text())
+    assert doc["origin"] == {"registry": origin, "namespace": namespace}
+    extensions = {a["repository"].split("/")[-1]: a["digest"] for a in doc["artifacts"] if a["kind"] == "extension"}
+    # the same names; versions are the newest each range allows (the workspace pins some of them itself)
+    assert set(extensions) == closure and extensions["kubernetes"] == k8s["digest"]
+    assert any(a["kind"] == "signature" and a["subject"] == k8s["digest"] for a in doc["artifacts"])
+    assert [a["digest"] for a in doc["artifacts"] if a["kind"] == "artifact"] == [sbom.digest]
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+    # a name that does not exist: one clear line, exit 1
+    code, _, err = run(
+        capsys, "bundle", "create", str(tmp_path / "x"), f"{origin}/{namespace}/nope:1.0.0", "--plain-http"
+    )
+    assert code == 1 and "nope" in err
 
 
 def test_the_oras_cli_reads_the_bundle_layouts(ws: Path, tmp_path: Path, namespace: str, capsys) -> None:

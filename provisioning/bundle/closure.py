@@ -1,9 +1,14 @@
-"""What a bundle of a workspace holds: every locked extension, the core, the pinned platform images.
+"""What a bundle holds: a workspace's locked closure, or the closure of the references named.
 
-Read from the lock (never resolved again), so the bundle holds exactly the digests the lock
-pins and the same lock installs from it. Local and git extensions live in folders, not
-registries, and are named in the notes; the core and platform images are taken where
-reachable.
+A workspace's bundle is read from the lock (never resolved again), so it holds exactly the
+digests the lock pins and the same lock installs from it: every locked extension, the core, the
+pinned platform images. Local and git extensions live in folders, not registries, and are named
+in the notes; the core and platform images are taken where reachable.
+
+References named instead (``bundle create OUT REF…``) are resolved the way a workspace asking
+for exactly those versions would be (the same resolver, the same checks): each extension with
+every dependency, by the digest the resolution pins. A reference that is not an extension (any
+other artifact) is bundled alone.
 """
 
 from __future__ import annotations
@@ -13,10 +18,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProvisioningError
-from ..oci.descriptor import MANIFEST, Descriptor
-from ..oci.reference import parse_reference
+from .. import __version__
+from ..errors import ProvisioningError, ValidationError
+from ..oci.descriptor import MANIFEST, MAX_MANIFEST_SIZE, Descriptor
+from ..oci.reference import Reference, parse_reference
+from ..workspace.cache import BlobCache
 from ..workspace.config import RegistrySettings, WorkspaceConfig, display_path, load_config
+from ..workspace.entries import ModuleSpec
 from ..workspace.lock import Lock, read_lock
 from ..workspace.stores import Stores
 from .create import Wanted
@@ -101,3 +109,118 @@ def workspace_closure(
             )
         )
     return origin, wanted, lock_doc, notes, config
+
+
+def refs_closure(refs: list[Reference], stores: Stores, default: RegistrySettings) -> tuple[list[Wanted], list[str]]:
+    """What to copy for ``refs``: each extension with its resolved dependency closure, anything else alone.
+
+    Dependencies are looked up where the first extension named lives (its registry and namespace), as a
+    workspace whose config names that registry would. Returns (what to copy, notes).
+    """
+    from ..workspace.catalogs import Catalogs, catalog_policy
+    from ..workspace.resolver import resolve
+    from ..workspace.sources.oci import OciFinder
+
+    specs: list[ModuleSpec] = []
+    plain: list[Reference] = []
+    cache = BlobCache()
+    catalogs = Catalogs(stores, cache, policy=catalog_policy(None))  # each namespace's catalog read once
+    finders: dict[tuple[str, str], OciFinder] = {}
+    for ref in refs:
+        namespace, _, name = ref.repository.rpartition("/")
+        if not namespace:
+            plain.append(ref)
+            continue
+        settings = default.with_registry(ref.registry, namespace)
+        key = (settings.registry, namespace)
+        if key not in finders:
+            finders[key] = OciFinder(settings, stores=stores, cache=cache, catalogs=catalogs)
+        finder = finders[key]
+        try:  # is it an extension? Its manifest and config are read once, into the cache the rest reads from
+            cand = finder.by_digest(name, ref.digest) if ref.digest else finder.by_tag(name, ref.tag or "")
+        except ValidationError:
+            plain.append(ref)
+            continue
+        # pinned by the digest just read: the resolver finds the manifest in the cache, and the bundle gets the
+        # content that was looked at even if the tag moves meanwhile
+        at = str(ref)
+        specs.append(
+            ModuleSpec(name, cand.type, tag=cand.tag, digest=cand.digest, registry=settings, entry=at, location=at)
+        )
+    wanted: list[Wanted] = [
+        Wanted(
+            stores.storage(default.with_registry(r.registry, None)),
+            r.repository,
+            "artifact",
+            tag=r.tag,
+            digest=r.digest,
+        )  # fmt: skip
+        for r in plain
+    ]
+    notes: list[str] = []
+    if not specs:
+        return wanted, notes
+    config = _config(specs[0].registry or default, tuple(specs))
+    resolution = resolve(config, stores=stores, cache=cache, catalogs=catalogs)
+    for name in resolution.order:
+        c = resolution.candidates[name]
+        if c.source != "oci" or c.settings is None:
+            notes.append(f"{name} comes from a {c.source} source, not a registry: it is not in the bundle")
+            continue
+        wanted.append(
+            Wanted(
+                source=CacheFirst(stores.storage(c.settings), cache),
+                repository=f"{c.settings.namespace}/{name}",
+                kind="extension",
+                tag=c.tag,
+                desc=Descriptor(c.media_type or MANIFEST, c.digest, c.size),
+                registry=None if c.settings.registry == config.registry.registry else c.settings.registry,
+            )
+        )
+    return wanted, notes
+
+
+class CacheFirst:
+    """A store whose small reads (manifests, config blobs) come from the resolver's cache when it holds them,
+    verified there by digest: the bundle does not fetch again what resolving just read."""
+
+    def __init__(self, inner: Any, cache: BlobCache) -> None:
+        self._inner, self._cache = inner, cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def repository(self, name: str) -> Any:
+        return _CacheFirstTarget(self._inner.repository(name), self._cache)
+
+
+class _CacheFirstTarget:
+    def __init__(self, inner: Any, cache: BlobCache) -> None:
+        self._inner, self._cache = inner, cache
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def fetch(self, desc: Descriptor) -> Any:
+        if desc.size <= MAX_MANIFEST_SIZE:
+            data = self._cache.read(desc)
+            if data is not None:
+                return iter([data])
+        return self._inner.fetch(desc)
+
+
+def _config(registry: RegistrySettings, modules: tuple[ModuleSpec, ...]) -> WorkspaceConfig:
+    """A workspace config that asks for exactly ``modules``, dependencies from ``registry`` (no file behind it)."""
+    root = Path.cwd()
+    return WorkspaceConfig(
+        root=root,
+        path=root / "(references on the command line)",
+        data={},
+        core_version=__version__,
+        core_source=None,
+        source_type="oci",
+        registry=registry,
+        local_path=None,
+        modules=modules,
+    )

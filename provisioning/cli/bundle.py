@@ -59,8 +59,8 @@ def opened(path: str) -> Iterator[Path]:
 
 @_translate
 def cmd_create(args: argparse.Namespace) -> int:
-    from ..bundle.closure import file_digest, lock_digests, workspace_closure
-    from ..bundle.create import Wanted, create_bundle
+    from ..bundle.closure import file_digest, lock_digests, refs_closure, workspace_closure
+    from ..bundle.create import create_bundle
     from ..workspace.lock import read_lock
     from ..workspace.stores import Stores
 
@@ -73,15 +73,17 @@ def cmd_create(args: argparse.Namespace) -> int:
             if args.workspace:
                 raise UsageError("bundle create takes --workspace W or references, not both")
             ctx = Context.from_args(args)
-            wanted = []
+            refs = []
             for text in args.refs:
                 ref = ctx.ref(text)
                 if not ref.tag and not ref.digest:
                     raise UsageError(f"{text}: name a version (NAME:VERSION) or a digest")
-                wanted.append(
-                    Wanted(ctx.storage(ref.registry), ref.repository, "artifact", tag=ref.tag, digest=ref.digest)
-                )
-            origin = {"registry": ctx.settings.registry, "namespace": ctx.settings.namespace}
+                refs.append(ref)
+            stores = Stores(factory=lambda settings: ctx.storage(settings.registry))  # the command line's TLS flags
+            wanted, notes = refs_closure(refs, stores, ctx.settings)
+            # the origin is where the first reference lives (its dependencies were looked up there)
+            namespace = refs[0].repository.rpartition("/")[0] or ctx.settings.namespace
+            origin = {"registry": refs[0].registry, "namespace": namespace}
             lock_doc = None
         else:
             origin, wanted, lock_doc, notes, _ = workspace_closure(Path(args.workspace or "."), stores)
