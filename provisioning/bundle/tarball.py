@@ -3,11 +3,18 @@
 Members are sorted, owned by 0:0 with no names, mtime 0, mode 0644/0755; lock and temp files
 are left out. Reading extracts into a fresh folder through the shared safe extraction (no
 absolute paths, no ``..``, no links out, no devices), so a hostile tar cannot write outside.
+
+A tar named as a registry or a mirror (``--registry ./bundle.tar``) is unpacked once into the
+cache and verified whole (``bundle verify``) before anything reads it; later runs reuse that
+tree while the tar's path, size and modification time are unchanged (every read is still
+checked against its digest, as from any store).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -76,8 +83,48 @@ def extract_tar(path: Path, into: Path | None = None) -> Path:
     try:
         safe_extract(Path(path), dest, what=f"bundle {path}", limits=ExtractLimits(MAX_BUNDLE_BYTES, 10_000_000))
     except UnsafeArchive as e:
-        import shutil
-
         shutil.rmtree(dest, ignore_errors=True)
         raise BundleError(f"{e}; the bundle was not used") from None
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
     return dest
+
+
+VERIFIED_MARK = ".verified"
+
+
+def unpacked(path: Path, cache: Path) -> Path:
+    """The tree of the bundle tar ``path``, unpacked safely under ``cache`` and verified whole, once.
+
+    Keyed by the tar's real path, size and modification time: the same file is not unpacked or verified
+    again; a changed one gets a fresh tree. A tree is used only once its verification wrote the mark.
+    """
+    real = Path(path).resolve()
+    st = real.stat()
+    key = hashlib.sha256(f"{real}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:32]
+    folder = cache / "bundles"
+    final = folder / key
+    if (final / VERIFIED_MARK).is_file():
+        return final
+    folder.mkdir(parents=True, exist_ok=True)
+    tree = extract_tar(real, folder)
+    try:
+        from .verify import verify_bundle
+
+        try:
+            verify_bundle(tree)
+        except BundleError as e:
+            raise BundleError(f"bundle {path} failed its check, so nothing was read from it: {e}") from None
+        (tree / VERIFIED_MARK).write_text(f"{real}\n", encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)  # an older attempt that never got its mark
+        try:
+            os.rename(tree, final)
+        except OSError:  # another process put the same tree there first
+            if not (final / VERIFIED_MARK).is_file():
+                raise
+            shutil.rmtree(tree, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tree, ignore_errors=True)
+        raise
+    return final

@@ -5,7 +5,9 @@ look first (hosts, or bundle/store paths relative to the workspace); ``mirror_on
 never falls back to the origin. The lock keeps the origin's references, so the same lock
 installs online, from a mirror and from a bundle. A bundle given as ``--registry ./bundle`` (or
 in ``PROVISIONING_REGISTRY``) stands for its origin: it becomes that origin's only mirror, so a
-lock made online is reused as it is instead of being re-resolved against a folder.
+lock made online is reused as it is instead of being re-resolved against a folder. A bundle tar
+(``bundle create --tar``) works wherever a bundle folder does: it is unpacked safely into the cache
+and verified whole once (``bundle.tarball.unpacked``), and that tree is what is read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..oci.reference import is_path_registry, layout_path
 from ..settings import RegistrySettings, from_document, registry_path
 
 Mirrors = dict[str, tuple[str, ...]]
@@ -38,8 +41,23 @@ def read_mirrors(doc: Mapping[str, Any], root: Path) -> tuple[Mirrors, bool]:
             mirrors = [mirrors]
         if not isinstance(mirrors, list) or not all(isinstance(m, str) and m.strip() for m in mirrors):
             raise ValidationError(f"dependencies.registry.mirrors.{origin} must be a list of registries or paths")
-        out[registry_path(str(origin))] = tuple(registry_path(m, root) for m in mirrors)
+        out[registry_path(str(origin))] = tuple(_tree(registry_path(m, root)) for m in mirrors)
     return out, bool(section.get("mirror_only", False))
+
+
+def _tree(registry: str) -> str:
+    """A bundle tar named as a registry or mirror stands for its unpacked, verified tree; anything else is itself."""
+    if not is_path_registry(registry):
+        return registry
+    path = Path(layout_path(registry))
+    if not path.is_file():
+        return registry
+    from .. import paths
+    from ..bundle.tarball import is_tar, unpacked
+
+    if not is_tar(path):
+        raise ValidationError(f"{registry} is a file but not a bundle tar; name a bundle folder, a .tar or a registry")
+    return str(unpacked(path, paths.home()))
 
 
 def through_bundle(
@@ -56,7 +74,7 @@ def through_bundle(
         return default, mirrors, mirror_only
     from ..bundle.manifest import is_bundle, read_bundle
 
-    folder = Path(default.registry)
+    folder = Path(_tree(default.registry))
     if not is_bundle(folder):
         return default, mirrors, mirror_only
     bundle = read_bundle(folder)
