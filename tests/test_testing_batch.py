@@ -201,14 +201,14 @@ def edge_extension(root: Path) -> Path:
 def test_nu_batch_agrees_with_own_processes_on_edge_cases(tmp_path: Path) -> None:
     ext = edge_extension(tmp_path)
     drivers: list[int] = []
-    real_run = testing._NuDriver.run
+    real_run = testing.nu_batch._NuDriver.run
 
-    def counting_run(self: testing._NuDriver) -> testing._NuOutcome:
+    def counting_run(self: testing.nu_batch._NuDriver) -> testing.nu_batch._NuOutcome:
         drivers.append(len(self.tests))
         return real_run(self)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(testing._NuDriver, "run", counting_run)
+        mp.setattr(testing.nu_batch._NuDriver, "run", counting_run)
         report = run_extension_tests(ext)
     assert drivers  # batched (exits, syntax errors and the rest fall back inside)
     assert essence(report.cases) == reference(ext)
@@ -245,7 +245,7 @@ def test_nu_batch_failures_beyond_the_cap_keep_the_batch_report(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ext = edge_extension(tmp_path)
-    monkeypatch.setattr(testing, "NU_CONFIRM_MAX", 0)
+    monkeypatch.setattr(testing.limits, "NU_CONFIRM_MAX", 0)
     cases = {c.name: c for c in run_extension_tests(ext).cases}
     failed = cases["test_l_assert.nu"]
     assert not failed.passed
@@ -263,7 +263,7 @@ def test_nu_timeout_stops_one_test_not_the_batch(tmp_path: Path, monkeypatch: py
     (ext / "tests" / "test_1_quick.nu").write_text('def main [] { print "quick" }\n')
     (ext / "tests" / "test_2_slow.nu").write_text("def main [] { sleep 30sec }\n")
     (ext / "tests" / "test_3_after.nu").write_text('def main [] { print "after" }\n')
-    monkeypatch.setattr(testing, "NU_TEST_TIMEOUT", 3)
+    monkeypatch.setattr(testing.limits, "NU_TEST_TIMEOUT", 3)
     start = time.perf_counter()
     cases = {c.name: c for c in run_extension_tests(ext).cases}
     assert time.perf_counter() - start < 20
