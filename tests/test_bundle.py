@@ -210,6 +210,23 @@ def test_verify_names_the_first_bad_part(ws: Path, tmp_path: Path, namespace: st
     assert code == 1 and "bundle.json was changed" in err
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"not json{", "the bundle manifest is not JSON"),
+        (b"[]", "the bundle manifest is not a JSON object"),
+        (b'{"bundleVersion": 9}', "bundleVersion 9 is not 1"),
+    ],
+)
+def test_a_bundle_json_that_is_not_ours_is_refused_with_its_reason(
+    tmp_path: Path, capsys, content: bytes, expected: str
+) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "bundle.json").write_bytes(content)
+    code, _, err = run(capsys, "bundle", "verify", str(tmp_path / "b"))
+    assert code == 1 and expected in err and "bundle.json" in err, err
+
+
 def test_a_tar_with_members_outside_the_tree_is_refused(tmp_path: Path, capsys) -> None:
     evil = tmp_path / "evil.tar"
     with tarfile.open(evil, "w") as tar:

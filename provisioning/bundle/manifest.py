@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProvisioningError
+from ..jsondoc import json_object
 from ..oci.reference import DIGEST, validate_repository
+from ..safefile import UnsafeFile, read_bounded
 
 BUNDLE_FILE = "bundle.json"
 BUNDLE_VERSION = 1
+MAX_BUNDLE_FILE = 256 << 20  # the lock and every artifact of a very large closure; anything past it is refused
 KINDS = ("extension", "core", "platform", "artifact", "signature", "referrer")
 
 
@@ -92,24 +95,25 @@ def read_bundle(root: Path) -> Bundle:
     """Read and check ``root/bundle.json``; every problem names the file and the fix."""
     path = Path(root) / BUNDLE_FILE
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_BUNDLE_FILE)
     except FileNotFoundError:
         raise BundleError(
             f"{path} is missing: {root} is not a bundle, or its `provisioning bundle create` did not finish "
             "(run the same create again to complete it)"
         ) from None
+    except UnsafeFile as e:
+        raise BundleError(f"{e}: the bundle was not used") from None
     except OSError as e:
         raise BundleError(f"cannot read {path}: {e.strerror or e}") from None
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path} is not valid JSON ({e}): the bundle is damaged; create it again") from None
-    if not isinstance(doc, dict):
-        raise BundleError(f"{path} must hold a JSON object")
-    if doc.get("bundleVersion") != BUNDLE_VERSION:
-        raise BundleError(
-            f"{path}: bundleVersion {doc.get('bundleVersion')!r}; this provisioning reads {BUNDLE_VERSION}"
-        )
+    advice = f"this provisioning reads bundles of version {BUNDLE_VERSION}; create the bundle with it"
+    doc = json_object(
+        raw,
+        str(path),
+        what="bundle manifest",
+        error=BundleError,
+        version=("bundleVersion", BUNDLE_VERSION, advice),
+        damaged="the bundle is damaged; create it again",
+    )
     if doc.get("checksum") != _checksum(doc):
         raise BundleError(
             f"{path} was changed after it was written (its checksum does not match its content): do not edit "

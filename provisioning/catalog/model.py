@@ -10,13 +10,13 @@ named (``CatalogError``), never half-used.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationError
 from ..extension import TYPES
+from ..jsondoc import json_object
 from ..oci.descriptor import MANIFEST, MANIFEST_TYPES, canonical_json
 from ..oci.reference import DIGEST
 from ..versions import is_valid_version, sort_versions
@@ -201,17 +201,10 @@ class Catalog:
 
         ``lazy`` checks each extension when it is first looked up (the error comes then).
         """
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CatalogError(f"{where}: the catalog is not JSON ({exc})") from None
-        if not isinstance(doc, dict):
-            raise CatalogError(f"{where}: the catalog is not a JSON object")
-        if doc.get("schemaVersion") != SCHEMA_VERSION:
-            raise CatalogError(
-                f"{where}: catalog schemaVersion {doc.get('schemaVersion')!r} is not {SCHEMA_VERSION}; "
-                "upgrade provisioning or rebuild the catalog (`provisioning catalog rebuild`)"
-            )
+        advice = "upgrade provisioning or rebuild the catalog (`provisioning catalog rebuild`)"
+        doc = json_object(
+            data, where, what="catalog", error=CatalogError, version=("schemaVersion", SCHEMA_VERSION, advice)
+        )
         gen = doc.get("generation")
         if not isinstance(gen, int) or isinstance(gen, bool) or gen < 0:
             raise CatalogError(f"{where}: generation {gen!r} is not a non-negative integer")
