@@ -110,7 +110,18 @@ def test_no_import_cycle_even_for_type_checking(architecture) -> None:
 
 # the registry client, top to bottom: a module imports only modules below it (watch and errors are leaves
 # of the stack; challenge is parsed by auth and by errors)
-REMOTE_STACK = ("client", "repository", "upload", "referrers", "api", "connection", "auth", "transport", "errors")
+REMOTE_STACK = (
+    "client",
+    "repository",
+    "upload",
+    "referrers",
+    "api",
+    "connection",
+    "auth",
+    "transport",
+    "retry",
+    "errors",
+)
 REMOTE_LEAVES = ("challenge", "watch")
 
 

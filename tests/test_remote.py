@@ -383,7 +383,7 @@ def test_a_host_lost_for_a_whole_round_of_retries_gets_one_attempt_per_request_u
         remote = storage(proxy.host, retries=3)
         remote.connection.ensure_ready = lambda: None  # the ping would be the first request; count only ours
         paused: list[int] = []
-        remote.transport.pause = lambda failure, attempt: paused.append(attempt)
+        remote.transport.policy.pause = lambda failure, attempt: paused.append(attempt)
         repo = remote.repository(unique())
         for _ in range(3):
             with pytest.raises(RegistryError):

@@ -11,7 +11,9 @@ connection  the /v2/ ping once, authenticated requests, paged lists, what the re
    ▼
 auth        401 challenge, bearer tokens fetched through the transport, cached per scope
    ▼
-transport   the session, redirects, the one retry policy (Retry-After), redacted log
+transport   the session, redirects, bounded reads, redacted log
+   ▼
+retry       the one retry policy: attempts, backoff, Retry-After, a host lost for a whole round
    ▼          errors: a failure as our error with its data (method, URL, status, codes, host, kind)
 watch       bounded bodies and deadlines ─> requests
 ```

@@ -78,7 +78,7 @@ class RemoteStorage:
     session = property(lambda self: self.transport.session)
     limits = property(lambda self: self.transport.limits)
     timeout = property(lambda self: self.transport.limits.timeout)
-    retries = property(lambda self: self.transport.retries)
+    retries = property(lambda self: self.transport.policy.retries)
     capabilities = property(lambda self: self.connection.capabilities)
 
     def __repr__(self) -> str:

@@ -1,5 +1,5 @@
-"""The HTTP of one registry: the session, redirects, bounded reads, redacted debug logging and the one
-retry policy (backoff honouring ``Retry-After``, idempotent requests only: a stream cannot be sent twice).
+"""The HTTP of one registry: the session, redirects, bounded reads, redacted debug logging, under the one
+retry policy of ``retry`` (idempotent requests only: a stream cannot be sent twice).
 
 Knows nothing of auth beyond the requests auth object a caller hands it for one request; failures
 become our errors through ``errors.translate``.
@@ -7,11 +7,8 @@ become our errors through ``errors.translate``.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import os
-import random
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -23,6 +20,7 @@ from ...errors import ProvisioningError, RegistryError
 from ..descriptor import MANIFEST_TYPES
 from ..endpoint import Endpoint
 from .errors import API_VERSION_HEADER, ErrorContext, translate, untrusted_elsewhere
+from .retry import _NO_CONTEXT, DEFAULT_RETRIES, RETRY_STATUSES, RetryPolicy, Transient
 from .watch import (
     MAX_BODY,
     MAX_ERROR_BODY,
@@ -50,48 +48,14 @@ DEFAULT_CHUNK_SIZE = 8 * MiB
 POOL_SIZE = 16  # connections per host: enough for concurrent uploads
 READ_SIZE = 256 * 1024
 DEFAULT_TIMEOUT = (Limits.connect, Limits.first_byte)  # connect, first byte (transport.Limits has the rest)
-DEFAULT_RETRIES = 4  # attempts in all, for one request or one whole blob upload
-MAX_BACKOFF = 30.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ANY_FINAL_STATUS = frozenset(range(100, 600)) - RETRY_STATUSES
 MANIFEST_ACCEPT = ", ".join(MANIFEST_TYPES)
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_NO_CONTEXT = ErrorContext()
 
 
 def redact_headers(headers: Any) -> dict[str, str]:
     """Headers fit for a log: credentials replaced."""
     return {k: ("<redacted>" if k.lower() in SENSITIVE_HEADERS else v) for k, v in dict(headers or {}).items()}
-
-
-class Transient(Exception):
-    """A retryable failure of one attempt: ``Transport.retrying`` waits and runs the operation again."""
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        failure: requests.Response | requests.RequestException,
-        context: ErrorContext = _NO_CONTEXT,
-    ) -> None:
-        super().__init__(f"{method} {url}")
-        self.method = method
-        self.url = url
-        self.failure = failure
-        self.context = context
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _rereadable(data: Any) -> bool:
@@ -137,9 +101,9 @@ class Transport:
                 self.verify_elsewhere = bundle
             self.session.trust_env = False
         self.limits = limits or Limits.from_env()
-        self.retries = max(1, retries)
-        self.backoff = backoff
-        self._unreachable = False  # see give_up()
+        self.policy = RetryPolicy(
+            self.host, retries=retries, backoff=backoff, max_retry_after=self.limits.max_retry_after
+        )
 
     @staticmethod
     def _new_session() -> requests.Session:
@@ -206,48 +170,11 @@ class Transport:
 
         if not retry or not _rereadable(data):  # a consumed stream cannot be sent again: the caller restarts
             return attempt(1)
-        return self.retrying(attempt)
+        return self.policy.run(attempt)  # type: ignore[return-value]  # None only with ``done``
 
     def retrying(self, operation: Callable[[int], T], *, done: Callable[[], bool] | None = None) -> T | None:
-        """The one retry policy: run ``operation(attempt)`` until it does not raise ``Transient``.
-
-        At most ``retries`` attempts, waiting between them (``pause``); the last failure becomes our
-        error. ``done`` is asked after each wait whether the work landed although its answer was lost
-        (an upload); when it says so, None is returned without another attempt.
-        """
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return operation(attempt)
-            except Transient as t:
-                if self.give_up(t.failure, attempt):
-                    raise translate(self.host, t.method, t.url, t.failure, t.context, attempts=attempt) from None
-                self.pause(t.failure, attempt)
-            if done is not None:
-                try:
-                    if done():
-                        return None
-                except ProvisioningError:
-                    pass
-
-    def give_up(self, failure: requests.Response | requests.RequestException, attempt: int) -> bool:
-        """Whether a failed attempt is the last one.
-
-        A host that could not be reached through a whole round of retries is marked unreachable for
-        this process: later requests to it make one attempt each, not another round of backoff, so a
-        registry that went away mid-run fails the remaining work in seconds, not minutes. Any answer
-        from the host clears the mark.
-        """
-        lost = isinstance(failure, requests.ConnectionError)
-        if lost and self._unreachable:
-            return True
-        if attempt < self.retries:
-            return False
-        if lost:
-            self._unreachable = True
-            log.info("%s could not be reached in %d attempts; not retrying it again in this run", self.host, attempt)
-        return True
+        """Run a multi-request operation under the one retry policy (``RetryPolicy.run``)."""
+        return self.policy.run(operation, done=done)
 
     def _attempt(
         self,
@@ -334,7 +261,7 @@ class Transport:
             finally:
                 WATCHDOG.local.current = previous
             resp = watched_response(resp, watch)
-            self._unreachable = False
+            self.policy.answered()
             if resp.status_code not in REDIRECT_STATUSES or not resp.headers.get("Location"):
                 return resp
             nxt = redirect_target(resp, resp.url or url, self.base_url)
@@ -380,32 +307,6 @@ class Transport:
             read_body(resp, MAX_ERROR_BODY, has_body=method != "HEAD")
         except (BodyTooLarge, requests.RequestException, ProvisioningError):
             resp._content, resp._content_consumed = b"", True
-
-    def pause(self, failure: requests.Response | requests.RequestException, attempt: int) -> None:
-        """Wait before another attempt: Retry-After when the registry says (up to a stated cap), else backoff."""
-        delay = None
-        if isinstance(failure, requests.Response):
-            delay = _retry_after(failure.headers.get("Retry-After"))
-            failure.close()
-            cap = self.limits.max_retry_after
-            if delay is not None and delay > cap:
-                raise RegistryError(
-                    f"{self.host} asked to wait {delay:.0f}s before trying again (Retry-After, "
-                    f"{failure.status_code}); this tool waits at most {cap:.0f}s "
-                    "(PROVISIONING_HTTP_MAX_RETRY_AFTER): run the command again later",
-                    method=failure.request.method if failure.request is not None else "",
-                    url=failure.url or "",
-                    status=failure.status_code,
-                    host=self.host,
-                    kind="retry_later",
-                )
-            status = str(failure.status_code)
-        else:
-            status = failure.__class__.__name__
-        if delay is None:
-            delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * (0.5 + random.random() / 2)
-        log.info("%s: %s, attempt %d of %d; retrying in %.1fs", self.host, status, attempt, self.retries, delay)
-        time.sleep(delay)
 
     def _log(self, resp: requests.Response) -> None:
         if not log.isEnabledFor(logging.DEBUG):

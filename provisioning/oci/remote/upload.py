@@ -19,7 +19,8 @@ from ..reference import validate_repository
 from ..store import verified
 from .api import RepositoryAPI
 from .auth import repository_scope
-from .transport import ANY_FINAL_STATUS, DEFAULT_CHUNK_THRESHOLD, READ_SIZE, Transient
+from .retry import Transient
+from .transport import ANY_FINAL_STATUS, DEFAULT_CHUNK_THRESHOLD, READ_SIZE
 
 log = logging.getLogger(__name__)
 
