@@ -80,7 +80,10 @@ def test_shards_publish_their_part_and_the_merge_writes_one_summary_and_one_sign
         assert partial.returncode == 1 and "no report from shard(s) 2" in partial.stdout + partial.stderr
         shutil.move(tmp_path / "held", held)
 
+        proxy.seen.clear()
         merged = doit(merge, "publish_catalog", reg, f"sign={key}")
+        # the shards saw every version the catalog lists: the merge reads no tag list, as one unsharded run
+        assert not [p for _, p in proxy.seen if "/tags/list" in p], proxy.seen
         assert f"publish summary: {COUNT} published, 0 unchanged, 0 refused, 0 failed" in merged.stdout
         report = json.loads((merge / "build" / "publish" / "report.json").read_text())
         assert report["counts"]["published"] == COUNT and len(report["extensions"]) == COUNT
