@@ -171,6 +171,9 @@ def _refresh(
     candidates = set(catalog.extensions) | set(seen) | (set(names) if full else set())
     check = sorted(candidates - {CATALOG_NAME})
 
+    if full:
+        return _rebuild_over(storage, namespace, where, loaded, check, sign, workers)
+
     def repository(name: str) -> ReadOnlyTarget:
         return storage.repository(f"{namespace}/{name}".lstrip("/"))
 
@@ -178,12 +181,10 @@ def _refresh(
         """Whether the run alone cannot say what the repository holds: a catalog version it did not see."""
         ext = catalog.extensions.get(name)
         mine = seen.get(name, {})
-        if full or None in mine.values():
+        if None in mine.values():
             return True
         return any(mine.get(v) != e.digest for v, e in (ext.versions.items() if ext is not None else ()))
 
-    if full:
-        return _rebuild_over(storage, namespace, where, loaded, check, sign, workers)
     listing = [n for n in check if needs_tag_list(n)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         held = dict(zip(listing, pool.map(lambda n: published_versions(repository(n)), listing), strict=True))
