@@ -167,7 +167,8 @@ def translate(
     status = resp.status_code
     codes, detail = error_details(resp)
     a = _Answer(host, method, url, resp, context, codes, detail, context.credentials())
-    said, what, kw = a.said, a.what, a.data()
+    said, what = a.said, a.what
+    text, kind = f"{method} {url} failed: {status} {resp.reason}{said}", "failed"
     match status:
         case 401 | 403:
             return _refused(a)
@@ -176,45 +177,40 @@ def translate(
         case _ if "DIGEST_INVALID" in codes or "SIZE_INVALID" in codes:
             return DigestMismatch(f"{host} refused the content uploaded to {what}: it does not match its digest{said}")
         case 404 if "NAME_UNKNOWN" in codes and method in ("PUT", "POST", "PATCH"):
-            return RegistryError(
+            kind = "no_repository"
+            text = (
                 f"{host} has no {what} and does not create repositories on push{said}; "
-                "create the repository in the registry first (ECR and some Harbor projects need this)",
-                kind="no_repository",
-                **kw,
+                "create the repository in the registry first (ECR and some Harbor projects need this)"
             )
         case 404:
             return NotFound(f"{method} {url}: not found on {host}{said}")
         case 405 if method == "DELETE":
-            return RegistryError(
+            kind = "delete_disabled"
+            text = (
                 f"{host} does not allow deleting (405){said}; enable deletes in the registry "
-                "(distribution: storage.delete.enabled: true) or ask its administrator",
-                kind="delete_disabled",
-                **kw,
+                "(distribution: storage.delete.enabled: true) or ask its administrator"
             )
         case 429:
-            return RegistryError(
+            kind = "rate_limited"
+            text = (
                 f"{host} is rate limiting requests (429) and still was after {attempts} attempts{said}; "
-                "wait and run the command again, or log in for a higher limit",
-                kind="rate_limited",
-                **kw,
+                "wait and run the command again, or log in for a higher limit"
             )
         case _ if status >= 500:
-            return RegistryError(
+            kind = "server_error"
+            text = (
                 f"{host} failed on {method} {url} with {status} {resp.reason} after {attempts} attempts{said}; "
-                "the registry may be overloaded or misconfigured: run the command again later",
-                kind="server_error",
-                **kw,
+                "the registry may be overloaded or misconfigured: run the command again later"
             )
         case _ if not _looks_like_registry(resp):
             return not_a_registry(host, method, url, resp)
         case 400 if method == "PUT" and "/manifests/" in url:
-            return RegistryError(
+            kind = "manifest_refused"
+            text = (
                 f"{host} refused the manifest for {what} ({status}){said}; some registries refuse unknown config "
-                "media types, artifactType or other fields: check the registry's documentation for OCI artifacts",
-                kind="manifest_refused",
-                **kw,
+                "media types, artifactType or other fields: check the registry's documentation for OCI artifacts"
             )
-    return RegistryError(f"{method} {url} failed: {status} {resp.reason}{said}", kind="failed", **kw)
+    return RegistryError(text, kind=kind, **a.data())
 
 
 def _refused(a: _Answer) -> AuthError:
