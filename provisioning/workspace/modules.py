@@ -178,16 +178,9 @@ def migrate_to_oci(
         if published is None or published.type != local.type:
             missing.append(f"{spec.name} {local.version} ({spec.location})")
             continue
-        entry: Any
-        if not is_path_registry(settings.registry):
-            entry = settings.reference(spec.name, tag_for_version(local.version))
-        elif registry:  # an embedded store named on the command line: say so in the entry
-            entry = {"name": spec.name, "version": local.version, "registry": settings.registry}
-        else:  # the config's own embedded store
-            entry = f"{spec.name}:{tag_for_version(local.version)}"
-        ref = (
-            entry if isinstance(entry, str) else f"{settings.registry}/{settings.namespace}/{spec.name}:{local.version}"
-        )
+        entry = _oci_entry(settings, spec.name, local.version, named_on_command_line=bool(registry))
+        full = f"{settings.registry}/{settings.namespace}/{spec.name}:{local.version}"
+        ref = entry if isinstance(entry, str) else full
         plan.append({"name": spec.name, "type": spec.type, "version": local.version, "reference": ref, "entry": entry})
     if missing:
         raise ResolutionError(
@@ -211,6 +204,15 @@ def migrate_to_oci(
         file.write_text(original, encoding="utf-8")
         raise
     return plan
+
+
+def _oci_entry(settings: RegistrySettings, name: str, version: str, *, named_on_command_line: bool) -> Any:
+    """The config entry that names the published version: a reference, or for an embedded store a name."""
+    if not is_path_registry(settings.registry):
+        return settings.reference(name, tag_for_version(version))
+    if named_on_command_line:  # an embedded store named on the command line: say so in the entry
+        return {"name": name, "version": version, "registry": settings.registry}
+    return f"{name}:{tag_for_version(version)}"  # the config's own embedded store
 
 
 def _set_source_type_oci(file: Path) -> None:
