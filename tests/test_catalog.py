@@ -319,3 +319,17 @@ def test_without_a_catalog_tag_lists_are_read_concurrently(
     assert cli("dep", "resolve", "--no-install", "-w", str(ws)) == 0
     assert proxy.max_inflight > 1  # the roots' tag lists and candidates overlap
     assert lock_json(ws)["order"] == ORDER
+
+
+def test_a_rebuild_leaves_out_a_version_the_manifest_schema_refuses(tmp_path, home) -> None:
+    """The catalog describes only what the resolver would accept: the one schema decides for both."""
+    from provisioning.oci.memory import MemoryStorage
+
+    storage = MemoryStorage()
+    good = extension_manifest("redis", "1.0.0", "taskserv", {})
+    push(storage, good, namespace="ns")
+    bad = extension_manifest("redis", "1.1.0", "taskserv", {})
+    bad["dependencies"] = ["etcd"]  # a list: the schema wants a mapping of name to range
+    push(storage, bad, namespace="ns")
+    catalog = rebuild_catalog(storage, "ns", names=["redis"])
+    assert sorted(catalog.extensions["redis"].versions) == ["1.0.0"]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from .. import paths
 from ..errors import NotFound, ProvisioningError
+from ..extension import manifest_problems
 from ..oci.descriptor import (
     ARTIFACT_TYPE,
     CONFIG_TYPE,
@@ -35,7 +36,7 @@ from ..oci.descriptor import (
 from ..oci.reference import version_for_tag
 from ..oci.store import Cataloger, ReadOnlyTarget, Storage, Target, fetch_bytes, fetch_manifest
 from ..versions import is_valid_version
-from .model import TYPES, Catalog, CatalogError, entry_from_manifest
+from .model import Catalog, CatalogError, entry_from_manifest
 
 log = logging.getLogger(__name__)
 
@@ -299,8 +300,8 @@ def read_version(target: ReadOnlyTarget, tag: str) -> tuple[Any, ...] | None:
         return None
     if not isinstance(meta, dict) or str(meta.get("version")) != version_for_tag(tag):
         return None
-    if meta.get("name") != target.name.rsplit("/", 1)[-1] or meta.get("type") not in TYPES:
-        return None
+    if meta.get("name") != target.name.rsplit("/", 1)[-1] or manifest_problems(meta, target.name):
+        return None  # not this extension, or a manifest the resolver would refuse (the one schema decides)
     source = (doc.get("annotations") or {}).get(SOURCE_ANNOTATION)
     return entry_from_manifest(meta, desc.digest, desc.size, desc.media_type, source)
 
