@@ -60,7 +60,12 @@ class Prefetcher:
         except Exception as exc:  # the resolver meets the same error itself if it matters
             log.debug("prefetch of %s failed: %s", name, exc)
             return
-        for dep in self.provider.get_dependencies(cand) if cand is not None else ():
+        if cand is not None:
+            self.spread(self.provider.get_dependencies(cand))
+
+    def spread(self, deps: list[Requirement]) -> None:
+        """Read ahead for the dependencies of a candidate, each name once: the graph's next level."""
+        for dep in deps:
             with self._mutex:
                 if dep.name in self._spread:
                     continue

@@ -83,6 +83,7 @@ class ExtensionProvider(AbstractProvider):
         self._satisfied: dict[tuple[Any, ...], bool] = {}
         self._deps: dict[int, list[Requirement]] = {}
         self._mutex = threading.Lock()
+        self.reading_ahead: Prefetcher | None = None  # while resolvelib backtracks: each pin's dependencies
 
     # --- resolvelib interface
 
@@ -129,6 +130,8 @@ class ExtensionProvider(AbstractProvider):
                 Requirement(dep, constraint=constraint, parent=candidate.label)
                 for dep, constraint in sorted(candidate.dependencies.items())
             ]
+        if self.reading_ahead is not None:  # resolvelib asks for each dependency's matches right after this
+            self.reading_ahead.spread(deps)
         return deps
 
     # --- candidates, best first
@@ -248,9 +251,12 @@ def resolve(
     prefetch = Prefetcher(provider, workers if workers is not None else resolve_workers())
     try:
         fast = greedy(provider, reqs, prefetch)
+        if fast is None:
+            provider.reading_ahead = prefetch  # the pool keeps reading ahead of resolvelib
+        mapping, requirers = fast if fast is not None else _backtrack(provider, reqs)
     finally:
+        provider.reading_ahead = None
         prefetch.close()
-    mapping, requirers = fast if fast is not None else _backtrack(provider, reqs)
     for spec in config.modules:
         cand = mapping[spec.name]
         if cand.type != spec.type:
