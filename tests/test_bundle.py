@@ -183,6 +183,30 @@ def test_a_resumed_create_reuses_what_verifies(ws: Path, tmp_path: Path, namespa
     assert run(capsys, "bundle", "verify", str(out))[0] == 0
 
 
+def test_a_manifest_written_but_never_listed_before_a_crash_is_listed_by_the_rerun(
+    ws: Path, tmp_path: Path, namespace: str, origin: str, capsys
+) -> None:
+    """A crash between a manifest's blob and its index.json entry: the rerun lists it (push and referrer queries
+    see a repository through its index, so a blob alone would be lost on the way to the site)."""
+    from oci_samples import push_referrer
+
+    k8s = open_storage(origin).repository(f"{namespace}/kubernetes")
+    sbom = push_referrer(k8s, k8s.resolve("1.28.0"))  # untagged: only the index lists it
+    out = tmp_path / "bundle"
+    create(capsys, ws, out)
+    index = out / namespace / "kubernetes" / "index.json"
+    doc = json.loads(index.read_text())
+    doc["manifests"] = [e for e in doc["manifests"] if e["digest"] != sbom.digest]
+    index.write_text(json.dumps(doc))
+    assert (out / namespace / "kubernetes" / "blobs" / "sha256" / sbom.digest[7:]).is_file()
+    code, _, err = run(capsys, "bundle", "verify", str(out))
+    assert code == 1 and sbom.digest in err and "does not list it" in err, err
+    (out / "bundle.json").unlink()
+    create(capsys, ws, out)
+    assert any(e["digest"] == sbom.digest for e in json.loads(index.read_text())["manifests"])
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+
+
 def test_since_writes_only_what_is_new(ws: Path, tmp_path: Path, capsys) -> None:
     old = tmp_path / "old.lock"
     shutil.copy(ws / "config" / "provisioning.lock", old)

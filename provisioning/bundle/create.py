@@ -103,6 +103,8 @@ class _VerifiedLayout:
             v.check()
             if desc.is_manifest and not all(self.exists(c) for c in successors(desc, data)):
                 return False
+            if desc.is_manifest and not self._indexed(desc.digest):
+                return False  # written just before a crash, never listed: push it again (that lists it)
         except (DigestMismatch, ValueError, KeyError, TypeError):
             path.unlink(missing_ok=True)
             return False
@@ -110,6 +112,14 @@ class _VerifiedLayout:
             return False
         self._report.reuse(key)
         return True
+
+    def _indexed(self, digest: str) -> bool:
+        """Whether index.json lists the manifest: what a registry loaded from the bundle (or a referrers query)
+        sees of a repository is what its index lists, not every blob in it."""
+        try:
+            return any(e.get("digest") == digest for e in self._inner._entries())
+        except LayoutError:
+            return False
 
     def _link(self, desc: Descriptor, key: str) -> bool:
         """A blob another repository of the bundle already holds (verified) is hard-linked, not fetched again

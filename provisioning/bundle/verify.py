@@ -39,6 +39,7 @@ def verify_bundle(root: Path, *, keys: list[Path] | None = None) -> VerifyReport
     store = LayoutStorage(root)
     report = VerifyReport(root, bundle)
     seen: set[str] = set()
+    listed: dict[str, set[str]] = {}  # what each repository's index.json lists (what a push or a registry sees)
     for repo in bundle.repositories():
         target = store.repository(repo)
         if not (target.path / "index.json").is_file():
@@ -48,6 +49,7 @@ def verify_bundle(root: Path, *, keys: list[Path] | None = None) -> VerifyReport
         except ProvisioningError as e:
             raise BundleError(f"{root}: {e}") from None
         report.repositories += 1
+        listed[repo] = {str(e.get("digest")) for e in entries}
         for entry in entries:
             _check(target, Descriptor.from_dict(entry), repo, report, seen)
     for a in bundle.artifacts:
@@ -63,6 +65,12 @@ def verify_bundle(root: Path, *, keys: list[Path] | None = None) -> VerifyReport
                 raise BundleError(
                     f"{root}: {a.repository}:{a.tag} is {found.digest} in the bundle but {a.digest} in bundle.json"
                 )
+        if a.digest not in listed.get(a.repository, set()):
+            raise BundleError(
+                f"{root}: {a.repository}@{a.digest} ({a.kind}) is in bundle.json but its repository's index.json "
+                "does not list it, so `bundle push` and registries serving the folder would leave it out; run "
+                "`provisioning bundle create` into the bundle again to repair it"
+            )
         desc = Descriptor(a.media_type, a.digest, a.size)
         if f"{a.repository}@{a.digest}" not in seen:
             _check(target, desc, a.repository, report, seen)
