@@ -171,7 +171,7 @@ def load_config(
     if doc is None:
         raise ValidationError(
             f"{display_path(file)} is empty: list the extensions to install under "
-            "dependencies.extensions.modules.{providers,taskservs,clusters}"
+            f"dependencies.extensions.modules.{{{','.join(PLURALS)}}}"
         )
     validate_document(doc, file)
     return interpret(doc, root, file, registry=registry, namespace=namespace, require_modules=require_modules)
@@ -208,7 +208,7 @@ def interpret(
     if require_modules and not modules:
         raise ValidationError(
             f"{display_path(file)} names no extensions: list them under dependencies.extensions.modules "
-            '(providers, taskservs, clusters), e.g. taskservs: ["kubernetes@^1.28"]'
+            f'({", ".join(PLURALS)}), e.g. taskservs: ["kubernetes@^1.28"]'
         )
     platform = _get(doc, "dependencies", "platform") or _get(doc, "platform") or {}
     return WorkspaceConfig(
