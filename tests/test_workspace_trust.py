@@ -257,3 +257,34 @@ def test_a_catalog_signed_by_another_key_is_not_trusted(
     assert "not signed by a key" not in out and "tag lists" not in out  # the signed catalog chose the digests
     assert any("/provisioning-catalog/manifests/sha256-" in u for u in sent)  # its signature was checked
     assert lock_json(ws)["extensions"] == lock["extensions"]
+
+
+def test_catalog_rebuild_with_a_key_signs_it_so_the_workspace_trusts_it(
+    tmp_path, registry, namespace, artifacts, keys, home, capsys, monkeypatch
+) -> None:
+    """``catalog rebuild --key`` signs what it writes, and a catalog already current gets signed in place."""
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD)
+    args = ["--registry", registry.host, "--namespace", namespace, "--plain-http"]
+    capsys.readouterr()
+    assert main(["catalog", "rebuild", *args]) == 0  # unsigned first
+    assert "written" in capsys.readouterr().out
+    assert main(["catalog", "rebuild", *args, "--key", str(keys["alice"].key), "--output", "json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "unchanged" and out["signature"] == "signed", out
+    assert main(["catalog", "rebuild", *args, "--key", str(keys["alice"].key), "--output", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["signature"] == "already-signed"
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    sent: list[str] = []
+    real = requests.Session.send
+    monkeypatch.setattr(requests.Session, "send", lambda s, r, **kw: (sent.append(r.url), real(s, r, **kw))[1])
+    code, out = resolve(ws, "--no-install", capsys=capsys)
+    assert code == 0, out
+    assert "not signed by a key" not in out and "tag lists" not in out, out  # the catalog chose the digests
+    assert any("/provisioning-catalog/manifests/sha256-" in u for u in sent)  # its signature was checked
+    # a bad password is refused before anything is written: the catalog stays as it was
+    monkeypatch.setenv("COSIGN_PASSWORD", "wrong")
+    assert main(["catalog", "rebuild", *args, "--key", str(keys["alice"].key)]) == 1
+    assert "Traceback" not in capsys.readouterr().err

@@ -3,7 +3,9 @@
 ``rebuild`` reads every extension version the registry holds (names from ``_catalog`` when the
 registry answers it, else from the current catalog, ``--name`` and ``--extensions DIR``) and
 writes a catalog with the next generation, unless the content is already the same. ``--check``
-only compares and exits 1 when the published catalog disagrees with the registry.
+only compares and exits 1 when the published catalog disagrees with the registry. ``--key`` signs
+the catalog (cosign's format, as ``doit publish sign=KEY`` does), also one that was already current,
+so a workspace whose ``verify.keys`` name the key trusts it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from ..catalog import Catalog, CatalogError, catalog_repository, read_catalog, rebuild_catalog
 from ..catalog.refresh import tagged_generation, write_over
-from ..catalog.registry import extension_names
+from ..catalog.registry import Signer, extension_names
 from ..errors import ProvisioningError
 from .oci import Context, _common, _translate, _with_output
 from .output import print_json, table
@@ -48,12 +50,33 @@ def differences(old: Catalog | None, new: Catalog) -> list[str]:
     return lines
 
 
+def _signer(key_file: str | None, registry: str) -> tuple[Signer | None, list[str]]:
+    """A signer for the catalog with ``--key`` (the key read first: a bad key or password costs nothing),
+    and the list it records each signature's status in."""
+    if key_file is None:
+        return None, []
+    from ..oci.reference import is_path_registry
+    from ..signing.keys import load_private_key
+    from ..signing.sign import docker_reference, sign_artifact
+
+    key = load_private_key(key_file)
+    statuses: list[str] = []
+
+    def sign(target: Any, desc: Any) -> None:
+        identity = docker_reference(registry.split("://", 1)[-1], target.name, embedded=is_path_registry(registry))
+        statuses.append(sign_artifact(target, desc, key, identity).status)
+
+    return sign, statuses
+
+
 @_translate
 def cmd_rebuild(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry, namespace = ctx.settings.registry, ctx.settings.namespace
+    sign, signatures = _signer(None if args.check else args.key, registry)
     storage = ctx.storage(registry)
     previous = None
+    loaded = None
     try:
         loaded = read_catalog(storage, namespace)
         previous = loaded.catalog if loaded else None
@@ -78,7 +101,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         "status": "unchanged" if same else ("differs" if args.check else "written"),
     }
     if not same and not args.check:
-        result["digest"] = write_over(storage, namespace, catalog).digest  # never over a newer one
+        result["digest"] = write_over(storage, namespace, catalog, sign=sign).digest  # never over a newer one
+    elif same and sign is not None and loaded is not None:  # current already: sign the one that is there
+        target = storage.repository(catalog_repository(namespace))
+        sign(target, target.resolve(loaded.digest))
+    if signatures:
+        result["signature"] = signatures[-1]  # "signed" or "already-signed"
     if args.output == "json":
         print_json(result)
     else:
@@ -89,6 +117,8 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             f"{where} {verb[result['status']]}: {result['extensions']} extensions, {result['versions']} versions, "
             f"generation {result['generation']}"
         )
+        if signatures:
+            print(f"{where}: {'signed' if signatures[-1] == 'signed' else 'already signed'} with {args.key}")
     return 1 if args.check and not same else 0
 
 
@@ -135,6 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", action="append", metavar="NAME", help="an extension to include (repeatable)")
     p.add_argument("--extensions", metavar="DIR", help="include every extension of this tree (where no _catalog)")
     p.add_argument("--check", action="store_true", help="compare only; exit 1 when the catalog is not current")
+    p.add_argument("--key", metavar="KEY", help="sign the catalog with this cosign private key (PREFIX.key)")
     _with_output(p)
     p.set_defaults(func=cmd_rebuild)
     p = sub.add_parser("show", parents=common, help="print the catalog")
