@@ -16,9 +16,10 @@ from ..errors import UsageError
 
 
 def cmd_extension(args: argparse.Namespace) -> int:
+    from ..extension import TYPE_FOLDERS
     from ..generate import default_extensions_dir, generate_extension, parse_dependencies
 
-    ext_type = args.type[:-1] if args.type in ("providers", "taskservs", "clusters") else args.type
+    ext_type = TYPE_FOLDERS.get(args.type, args.type)  # "taskservs" as well as "taskserv"
     root = Path(args.path) if args.path else default_extensions_dir()
     fields = {
         "version": args.version,

@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError, ValidationError
-
-TYPE_FOLDERS = ("providers", "taskservs", "clusters")
+from ..extension import TYPE_FOLDERS
 
 
 def find_extension(name_or_path: str, root: Path) -> Path:
