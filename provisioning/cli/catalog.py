@@ -55,16 +55,14 @@ def _signer(key_file: str | None, registry: str) -> tuple[Signer | None, list[st
     and the list it records each signature's status in."""
     if key_file is None:
         return None, []
-    from ..oci.reference import is_path_registry
     from ..signing.keys import load_private_key
-    from ..signing.sign import docker_reference, sign_artifact
+    from ..signing.sign import registry_signer
 
-    key = load_private_key(key_file)
+    signer = registry_signer(load_private_key(key_file), registry)
     statuses: list[str] = []
 
     def sign(target: Any, desc: Any) -> None:
-        identity = docker_reference(registry.split("://", 1)[-1], target.name, embedded=is_path_registry(registry))
-        statuses.append(sign_artifact(target, desc, key, identity).status)
+        statuses.append(signer(target, desc).status)
 
     return sign, statuses
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..oci.reference import is_path_registry
 from .oci import Context, _common, _translate, _with_output, resolve_manifest
 from .output import print_json
 
@@ -27,11 +26,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def target_and_identity(ctx: Context, text: str) -> tuple[Any, Any, Any, str]:
     """(reference, target, manifest descriptor, payload identity) of an artifact to sign or verify."""
-    from ..signing.sign import docker_reference
+    from ..signing.sign import identity_in
 
     ref = ctx.ref(text)
     target, desc, _ = resolve_manifest(ctx, ref)
-    identity = docker_reference(ref.registry, ref.repository, embedded=is_path_registry(ref.registry))
+    identity = identity_in(ref.registry, ref.repository)
     return ref, target, desc, identity
 
 

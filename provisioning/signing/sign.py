@@ -9,10 +9,12 @@ request and adds nothing.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ProvisioningError
 from ..oci.descriptor import Descriptor
+from ..oci.reference import is_path_registry
 from ..oci.store import ReferencePusher, Target
 from . import SigningError
 from .check import verify_signature
@@ -36,6 +38,20 @@ def docker_reference(registry: str, repository: str, *, embedded: bool = False) 
     """The identity a payload names: ``HOST/REPO`` for a registry; the repository alone for the embedded store
     (a path on one machine is no identity, and a copy to a registry keeps the signature valid)."""
     return repository if embedded else f"{registry}/{repository}"
+
+
+def identity_in(registry: str, repository: str) -> str:
+    """``docker_reference`` for a configured registry: a host, a URL, or an embedded store's path."""
+    return docker_reference(registry.split("://", 1)[-1], repository, embedded=is_path_registry(registry))
+
+
+def registry_signer(key: PrivateKey, registry: str) -> Callable[[Target, Descriptor], Signed]:
+    """Signs a manifest in any repository of ``registry`` with ``key``, naming it as ``identity_in`` does."""
+
+    def sign(target: Target, subject: Descriptor) -> Signed:
+        return sign_artifact(target, subject, key, identity_in(registry, target.name))
+
+    return sign
 
 
 def signed_by(sig: SignatureManifest, key: PublicKey, payload: bytes) -> Descriptor | None:

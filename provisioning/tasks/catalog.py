@@ -29,18 +29,10 @@ def _signer(ctx: PipelineContext):  # type: ignore[no-untyped-def]
     """Signs the catalog with the run's key (None when the run does not sign)."""
     if ctx.signing_key is None:
         return None
-    from ..oci.reference import is_path_registry
-    from ..signing.sign import docker_reference, sign_artifact
+    from ..signing.sign import registry_signer
     from .signing import signing_key
 
-    key = signing_key(ctx)
-    registry = ctx.settings.registry
-
-    def sign(target: Any, desc: Any) -> None:
-        identity = docker_reference(registry.split("://", 1)[-1], target.name, embedded=is_path_registry(registry))
-        sign_artifact(target, desc, key, identity)  # type: ignore[arg-type]
-
-    return sign
+    return registry_signer(signing_key(ctx), ctx.settings.registry)  # type: ignore[arg-type]
 
 
 def tree_versions(ctx: PipelineContext) -> list[tuple[str, str, str | None]]:

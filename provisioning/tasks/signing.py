@@ -14,10 +14,9 @@ from pathlib import Path
 from ..advice import message as error_text
 from ..errors import ProvisioningError
 from ..oci.descriptor import MANIFEST, Descriptor
-from ..oci.reference import is_path_registry
 from ..publish import FAILED, PublishResult
 from ..signing.keys import PrivateKey, load_private_key
-from ..signing.sign import docker_reference, sign_artifact
+from ..signing.sign import identity_in, sign_artifact
 from .context import PipelineContext
 
 
@@ -59,9 +58,7 @@ def sign_result(ctx: PipelineContext, storage, result: PublishResult) -> None:
         result.status, result.message = FAILED, f"{result.reference} is published but not signed: {error_text(exc)}"
         return
     assert key is not None
-    registry = ctx.settings.registry
-    embedded = is_path_registry(registry)
-    identity = docker_reference(registry.split("://", 1)[-1], result.repository, embedded=embedded)
+    identity = identity_in(ctx.settings.registry, result.repository)
     try:
         signed = sign_artifact(
             storage.repository(result.repository), Descriptor(MANIFEST, result.digest, 0), key, identity
