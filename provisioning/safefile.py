@@ -63,6 +63,13 @@ def replace_file(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = 
         raise
 
 
+def append_file(path: Path, data: bytes) -> None:
+    """Append to a regular file this process made (``replace_file``); a link at ``path`` is refused (OSError)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | _NOFOLLOW)
+    with os.fdopen(fd, "ab") as f:
+        f.write(data)
+
+
 def read_bounded(path: Path, limit: int, what: str = "") -> bytes:
     """A regular file's bytes (not through a link); ``FileNotFoundError`` when missing, ``UnsafeFile`` when it is
     a link, not a regular file, or larger than ``limit``."""

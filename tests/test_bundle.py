@@ -183,6 +183,19 @@ def test_a_resumed_create_reuses_what_verifies(ws: Path, tmp_path: Path, namespa
     assert run(capsys, "bundle", "verify", str(out))[0] == 0
 
 
+def test_a_progress_journal_that_is_a_link_is_replaced_not_written_through(ws: Path, tmp_path: Path, capsys) -> None:
+    """An unfinished bundle folder from elsewhere may hold ``.bundle-progress`` as a link to a file outside."""
+    out = tmp_path / "bundle"
+    out.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    (out / ".bundle-progress").symlink_to(outside)
+    create(capsys, ws, out)
+    assert outside.read_text() == "keep me\n"
+    assert not (out / ".bundle-progress").exists() and not (out / ".bundle-progress").is_symlink()
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
+
+
 def test_a_manifest_written_but_never_listed_before_a_crash_is_listed_by_the_rerun(
     ws: Path, tmp_path: Path, namespace: str, origin: str, capsys
 ) -> None:

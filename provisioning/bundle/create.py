@@ -35,7 +35,7 @@ from ..oci.descriptor import Descriptor, successors
 from ..oci.layout import INDEX_FILE, LAYOUT_FILE, LayoutError, LayoutStorage, read_layout
 from ..oci.reference import DIGEST
 from ..oci.store import ReferrersApiAware, Storage, Verifier, fetch_manifest, verified
-from ..safefile import read_small_file, replace_file
+from ..safefile import append_file, read_small_file, replace_file
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
 
@@ -216,7 +216,8 @@ class _Journal:
     def __init__(self, root: Path) -> None:
         self.path = root / PROGRESS_FILE
         self.done: dict[str, list[BundleArtifact]] = {}
-        raw = read_small_file(self.path, MAX_PROGRESS_BYTES) or b""
+        raw = read_small_file(self.path, MAX_PROGRESS_BYTES) or b""  # a link or a special file reads as empty
+        kept = []
         for line in raw.splitlines():
             try:
                 doc = json.loads(line)
@@ -225,13 +226,16 @@ class _Journal:
                 continue
             if all(isinstance(a.digest, str) and DIGEST.match(a.digest) and type(a.size) is int for a in listed):
                 self.done[str(doc["key"])] = listed
+                kept.append(line + b"\n")
+        # written anew as a regular file of our own (a link at the name is replaced, never appended through)
+        replace_file(self.path, b"".join(kept), durable=False)
         self._lock = threading.Lock()
 
     def record(self, key: str, listed: list[BundleArtifact]) -> None:
         items = [[a.repository, a.digest, a.media_type, a.size, a.kind, a.tag, a.subject, a.registry] for a in listed]
         line = json.dumps({"key": key, "listed": items}, separators=(",", ":")) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+        with self._lock:
+            append_file(self.path, line.encode())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -308,7 +312,10 @@ def create_bundle(
     artifacts: list[BundleArtifact] = []
     errors: list[BaseException] = []
     mutex = threading.Lock()
-    journal = _Journal(root)
+    try:
+        journal = _Journal(root)
+    except OSError as e:
+        raise _disk_error(out, e) from None
     blobs = ThreadPoolExecutor(max_workers=max(2, parallel), thread_name_prefix="bundle-blob")
     options = CopyOptions(executor=blobs)
 
