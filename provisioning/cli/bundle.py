@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .oci import Context, _common, _translate, _with_output, human_size
+from .oci import Context, _common, _with_output, human_size
 from .output import print_json
 
 
@@ -57,7 +57,6 @@ def opened(path: str) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@_translate
 def cmd_create(args: argparse.Namespace) -> int:
     from ..bundle.closure import file_digest, lock_digests, refs_closure, workspace_closure
     from ..bundle.create import create_bundle
@@ -131,7 +130,6 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-@_translate
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..bundle.verify import verify_bundle
 
@@ -159,7 +157,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-@_translate
 def cmd_push(args: argparse.Namespace) -> int:
     from ..bundle.push import push_bundle
     from ..oci.namespace import summary_line

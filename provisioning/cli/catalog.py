@@ -19,7 +19,7 @@ from ..catalog import Catalog, CatalogError, catalog_repository, read_catalog, r
 from ..catalog.refresh import tagged_generation, write_over
 from ..catalog.registry import Signer, extension_names
 from ..errors import ProvisioningError
-from .oci import Context, _common, _translate, _with_output
+from .oci import Context, _common, _with_output
 from .output import print_json, table
 
 
@@ -67,7 +67,6 @@ def _signer(key_file: str | None, registry: str) -> tuple[Signer | None, list[st
     return sign, statuses
 
 
-@_translate
 def cmd_rebuild(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry, namespace = ctx.settings.registry, ctx.settings.namespace
@@ -120,7 +119,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 1 if args.check and not same else 0
 
 
-@_translate
 def cmd_show(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry, namespace = ctx.settings.registry, ctx.settings.namespace

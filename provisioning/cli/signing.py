@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .oci import Context, _common, _translate, _with_output, resolve_manifest
+from .oci import Context, _common, _with_output, resolve_manifest
 from .output import print_json
 
 
@@ -34,7 +34,6 @@ def target_and_identity(ctx: Context, text: str) -> tuple[Any, Any, Any, str]:
     return ref, target, desc, identity
 
 
-@_translate
 def cmd_sign(args: argparse.Namespace) -> int:
     from ..signing.keys import load_private_key
     from ..signing.sign import sign_artifact
@@ -63,7 +62,6 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-@_translate
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..signing.keys import load_public_key
     from ..signing.verify import verify_artifact

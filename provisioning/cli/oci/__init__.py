@@ -18,10 +18,10 @@ import argparse
 import sys
 
 from . import browse, config, copy, delete, login, package, transfer
-from .context import Context, _common, _translate, _with_output, resolve_manifest
+from .context import Context, _common, _with_output, resolve_manifest
 from .progress import human_size
 
-__all__ = ["Context", "_common", "_translate", "_with_output", "human_size", "register", "resolve_manifest"]
+__all__ = ["Context", "_common", "_with_output", "human_size", "register", "resolve_manifest"]
 
 # the groups in help order (`signing` adds keygen, sign and verify after them)
 GROUPS = (transfer, browse, login, delete, copy, config, package)

@@ -21,7 +21,7 @@ from ...oci.reference import (
 )
 from ...oci.store import Cataloger
 from ..output import print_json, table
-from .context import Context, _translate, _with_output, display_ref, fetch_json, resolve_manifest
+from .context import Context, _with_output, display_ref, fetch_json, resolve_manifest
 from .progress import human_size
 
 TITLE = "org.opencontainers.image.title"
@@ -135,7 +135,6 @@ def _parallel(func: Callable[[Any], Any], items: list[Any], workers: int = 4) ->
         return list(pool.map(func, items))
 
 
-@_translate
 def cmd_list(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry, namespace = ctx.settings.registry, ctx.settings.namespace
@@ -203,7 +202,6 @@ def _summary(ctx: Context, registry: str, repo: str) -> dict[str, Any] | None:
     return info
 
 
-@_translate
 def cmd_search(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     registry = ctx.settings.registry
@@ -237,7 +235,6 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-@_translate
 def cmd_tags(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = ctx.ref(args.name)
@@ -257,7 +254,6 @@ def cmd_tags(args: argparse.Namespace) -> int:
     return 0
 
 
-@_translate
 def cmd_inspect(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = ctx.ref(args.ref)

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -113,16 +112,6 @@ def display_ref(ref: Reference, tag: str | None = None) -> str:
     if tag:
         return f"{base}:{tag}"
     return str(ref)
-
-
-def _translate(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Where a command meets the registry library: nothing to catch here.
-
-    The remote client (``oci/remote/``) turns every answer and transport failure into our own
-    errors carrying data, and ``cli.main`` words them once (``advice.explain``); no command knows
-    the HTTP library. A no-op marker, kept while the command modules that use it move on.
-    """
-    return func
 
 
 def fetch_json(target: Any, desc: Descriptor, limit: int = 4 << 20) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from ...oci.reference import (
 )
 from ...settings import RegistrySettings
 from ..output import print_json
-from .context import Context, _split_path_ref, _translate, _with_output, display_ref, parse_any, resolve_manifest
+from .context import Context, _split_path_ref, _with_output, display_ref, parse_any, resolve_manifest
 from .progress import CountingTarget, human_size, progress
 
 _BARE_HOST = re.compile(r"^(localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+|\[[0-9a-fA-F:]+\])(:\d+)?$")
@@ -136,7 +136,6 @@ def cmd_copy_namespace(args: argparse.Namespace, ctx: Context, registry: str, pr
     return 0
 
 
-@_translate
 def cmd_copy(args: argparse.Namespace) -> int:
     from ...oci.copy import copy_graph
 

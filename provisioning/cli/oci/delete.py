@@ -8,10 +8,9 @@ import sys
 from ...errors import ProvisioningError, RegistryError
 from ...oci.store import Deleter
 from ..output import print_json
-from .context import Context, _translate, _with_output, resolve_manifest
+from .context import Context, _with_output, resolve_manifest
 
 
-@_translate
 def cmd_delete(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = ctx.ref(args.ref)

@@ -12,7 +12,7 @@ from ...errors import ProvisioningError, UsageError
 from ...oci.reference import (
     is_path_registry,
 )
-from .context import Context, _translate
+from .context import Context
 
 
 def _host(text: str) -> tuple[str, bool | None]:
@@ -25,7 +25,6 @@ def _host(text: str) -> tuple[str, bool | None]:
     return host, tls
 
 
-@_translate
 def cmd_login(args: argparse.Namespace) -> int:
     if is_path_registry(args.host):
         print(f"{args.host} is an embedded store on disk: no login needed (nothing stored)")
@@ -77,7 +76,6 @@ def _asks_no_credentials(storage: Any) -> bool:
         return False
 
 
-@_translate
 def cmd_logout(args: argparse.Namespace) -> int:
     from ...oci import credentials
 

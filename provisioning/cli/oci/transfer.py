@@ -18,13 +18,12 @@ from ...oci.reference import (
     tag_for_version,
 )
 from ..output import print_json
-from .context import Context, _translate, _with_output, display_ref, resolve_manifest
+from .context import Context, _with_output, display_ref, resolve_manifest
 from .progress import CountingStorage, human_size, progress
 
 _MEMORY_LIMIT = 16 << 20  # layers up to this size are extracted from memory
 
 
-@_translate
 def cmd_pull(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = ctx.ref(args.ref)
@@ -79,7 +78,6 @@ def pull_into(target: Any, layer: Descriptor, dest: Path, *, force: bool = False
             shutil.rmtree(tree, ignore_errors=True)
 
 
-@_translate
 def cmd_push(args: argparse.Namespace) -> int:
     from ...extension import validate_extension
     from ...package import build_artifact
