@@ -154,11 +154,17 @@ class Watchdog:
         """Watch the calling thread's next connection; the caller restores ``local.current`` afterwards."""
         w = _Watch(limits, credit)
         with self._cond:
+            while self._heap and self._heap[0][2].done:  # finished requests leave here, not only when it wakes
+                heapq.heappop(self._heap)
+            # the thread sleeps until the earliest deadline: wake it only for an earlier one (deadlines
+            # mostly grow, so most requests wake nobody: a wake-up per request costs the GIL a switch)
+            earlier = not self._heap or w.due < self._heap[0][0]
             heapq.heappush(self._heap, (w.due, next(self._counter), w))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="oci-deadlines", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif earlier:
+                self._cond.notify()
         self.local.current = w
         return w
 
