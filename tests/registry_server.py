@@ -492,13 +492,16 @@ class RegistryProxy(LoopbackServer):
     """A plain-HTTP proxy on 127.0.0.1 that forwards to a real registry, except what ``refuse`` answers.
 
     ``refuse(method, path)`` returns None (forward) or (status, headers, body). Every request is
-    recorded in ``seen`` as (method, path), so tests count what a command asked for.
+    recorded in ``seen`` as (method, path), so tests count what a command asked for, and its headers
+    in ``seen_headers``; ``add_headers`` are added to every forwarded answer (a load balancer's cookie).
     """
 
-    def __init__(self, upstream: str, refuse=ghcr_catalog_refusal) -> None:
+    def __init__(self, upstream: str, refuse=ghcr_catalog_refusal, add_headers: dict | None = None) -> None:
         self.upstream = upstream
         self.refuse = refuse
+        self.add_headers = dict(add_headers or {})
         self.seen: list[tuple[str, str]] = []
+        self.seen_headers: list[dict[str, str]] = []
         self.inflight = 0
         self.max_inflight = 0  # the most requests it was answering at one time
         self._server = None
@@ -539,6 +542,7 @@ class RegistryProxy(LoopbackServer):
             def _forward(self) -> None:
                 with lock:
                     proxy.seen.append((self.command, self.path))
+                    proxy.seen_headers.append(dict(self.headers.items()))
                     proxy.inflight += 1
                     proxy.max_inflight = max(proxy.max_inflight, proxy.inflight)
                 try:
@@ -574,6 +578,8 @@ class RegistryProxy(LoopbackServer):
                     for k, v in resp.getheaders():
                         if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                             self.send_header(k, v)
+                    for k, v in proxy.add_headers.items():
+                        self.send_header(k, v)
                     length = resp.getheader("Content-Length") if self.command == "HEAD" else None
                     self.send_header("Content-Length", length or str(len(data)))
                     self.end_headers()

@@ -683,3 +683,35 @@ def test_resolve_falls_back_to_get_when_head_lacks_the_digest(registry):
     session, adapter = fault_session(strip)
     assert storage(registry.host, session=session).repository(target.name).resolve("1.0.0") == md
     assert methods(adapter, "GET", "/manifests/1.0.0")
+
+
+# -- the request path: what Session.request did, kept -----------------------------------------------
+
+
+def test_a_cookie_the_registry_sets_is_sent_back(registry):
+    """A load balancer's sticky-session cookie still reaches the next requests (as through Session.request)."""
+    from registry_server import RegistryProxy
+
+    proxy = RegistryProxy(registry.host, refuse=lambda m, p: None, add_headers={"Set-Cookie": "lb=node-2; Path=/"})
+    proxy.start()
+    try:
+        target = storage(proxy.host).repository(unique())
+        push_artifact(target, "1.0.0")
+        assert target.tags() == ["1.0.0"]
+    finally:
+        proxy.stop()
+    cookies = [h.get("Cookie") for h in proxy.seen_headers]
+    assert cookies[0] is None  # the first request had nothing to send back yet
+    assert cookies[1:] and all(c == "lb=node-2" for c in cookies[1:])
+    assert all(h.get("User-Agent", "").startswith("provisioning/") for h in proxy.seen_headers)
+
+
+def test_finished_requests_do_not_pile_up_under_the_watchdog(registry):
+    """The watchdog is not woken per request, so finished requests must leave its heap as new ones come."""
+    from provisioning.oci.remote.watch import WATCHDOG
+
+    target = storage(registry.host).repository(unique())
+    push_artifact(target, "1.0.0")
+    for _ in range(200):
+        target.tags()
+    assert len(WATCHDOG._heap) < 20

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from ... import __version__
 from ...errors import ProvisioningError, RegistryError
@@ -241,15 +242,14 @@ class Transport:
             previous = getattr(WATCHDOG.local, "current", None)
             watch = WATCHDOG.watch(self.limits, credit)
             try:
-                resp = self.session.request(
-                    method,
-                    url,
+                prepared = self._prepare(method, url, auth=auth if own or auth_everywhere else None, **kwargs)
+                resp = self.session.send(
+                    prepared,
                     stream=True,
                     timeout=self.limits.timeout,
                     verify=self.verify if own else self.verify_elsewhere,
-                    auth=auth if own or auth_everywhere else None,
+                    proxies=self.session.proxies,
                     allow_redirects=False,
-                    **kwargs,
                 )
             except requests.RequestException as exc:
                 watch.done = True
@@ -274,6 +274,31 @@ class Transport:
             kwargs["params"] = None  # the Location carries its own query
             url = nxt
         raise RegistryError(f"{url}: more than {MAX_REDIRECTS} redirects; refused", method=method, url=url)
+
+    def _prepare(
+        self, method: str, url: str, *, auth: Any, headers: dict[str, str] | None, params: Any, data: Any
+    ) -> requests.PreparedRequest:
+        """What ``Session.request`` would send, built by requests' own steps without its per-call merging.
+
+        ``Session.request`` merges cookies, settings and hooks into fresh objects on every call: about
+        half of the CPU of a small read on loopback, which is what bounds a resolve of hundreds of
+        requests. The session's headers come first and a ``None`` among ours removes one, as requests
+        does.
+        """
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.prepare_url(url, params)
+        merged = CaseInsensitiveDict(self.session.headers)
+        for name, value in (headers or {}).items():
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        prepared.prepare_headers(merged)
+        prepared.prepare_cookies(self.session.cookies)
+        prepared.prepare_body(data, None)
+        prepared.prepare_auth(auth, url)
+        return prepared
 
     def _read_whole(self, resp: requests.Response, method: str, url: str, limit: int) -> None:
         """Read a body that is used whole, bounded in size (and in time by the rate watch)."""
