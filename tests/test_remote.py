@@ -712,6 +712,8 @@ def test_finished_requests_do_not_pile_up_under_the_watchdog(registry):
 
     target = storage(registry.host).repository(unique())
     push_artifact(target, "1.0.0")
-    for _ in range(200):
+    target.fetch(target.resolve("1.0.0"))  # a read left open holds the top of the heap
+    for _ in range(300):
         target.tags()
-    assert len(WATCHDOG._heap) < 20
+    finished = [w for *_, w in WATCHDOG._heap if w.done]
+    assert len(finished) <= 64

@@ -140,11 +140,15 @@ class _Watch:
             pass
 
 
+SWEEP_MIN = 64  # watches the heap may hold before finished ones are swept out from under an open one
+
+
 class Watchdog:
     """One thread for all requests of the process: a heap of the times requests become overdue."""
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, _Watch]] = []
+        self._sweep_at = SWEEP_MIN
         self._counter = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -154,8 +158,7 @@ class Watchdog:
         """Watch the calling thread's next connection; the caller restores ``local.current`` afterwards."""
         w = _Watch(limits, credit)
         with self._cond:
-            while self._heap and self._heap[0][2].done:  # finished requests leave here, not only when it wakes
-                heapq.heappop(self._heap)
+            self._drop_finished()
             # the thread sleeps until the earliest deadline: wake it only for an earlier one (deadlines
             # mostly grow, so most requests wake nobody: a wake-up per request costs the GIL a switch)
             earlier = not self._heap or w.due < self._heap[0][0]
@@ -167,6 +170,17 @@ class Watchdog:
                 self._cond.notify()
         self.local.current = w
         return w
+
+    def _drop_finished(self) -> None:
+        """Finished requests leave the heap here (the thread no longer wakes for each): from the top, and
+        all at once when the heap doubled since the last sweep (a request left open holds the top)."""
+        heap = self._heap
+        while heap and heap[0][2].done:
+            heapq.heappop(heap)
+        if len(heap) > self._sweep_at:
+            heap[:] = [entry for entry in heap if not entry[2].done]
+            heapq.heapify(heap)
+            self._sweep_at = max(SWEEP_MIN, 2 * len(heap))
 
     def _run(self) -> None:
         while True:
