@@ -717,3 +717,40 @@ def test_finished_requests_do_not_pile_up_under_the_watchdog(registry):
         target.tags()
     finished = [w for *_, w in WATCHDOG._heap if w.done]
     assert len(finished) <= 64
+
+
+@pytest.mark.parametrize("base", ["http://127.0.0.1:5000", "https://Registry.Example:8443"])
+def test_urls_are_prepared_exactly_as_requests_prepares_them(base):
+    """Our own URLs skip requests' URL parsing; whatever a registry names (Link, Location) still gets it."""
+    import requests
+
+    from provisioning.oci.endpoint import parse_endpoint
+    from provisioning.oci.remote.transport import Transport
+
+    transport = Transport(parse_endpoint(base))
+    rests = [
+        "/v2/a/b/tags/list",
+        "/v2/a-b/c_d.e/manifests/sha256:" + "0" * 64,
+        "/v2/a/b/tags/list?n=100&last=1.0.0",
+        "/v2/x/blobs/uploads/8a7b?_state=AbC%3D%3D&digest=sha256:00",
+        "/v2/a b/tags/list",  # a space: quoted
+        "/v2/ä/tags/list",  # not ASCII: quoted
+        "/v2/a/tags/list?last=%zz",  # a bare %: quoted
+        "/v2/a/tags/list#frag",
+        "/v2/a/tags/list?q=<script>",
+    ]
+    for rest in rests:
+        url = transport.base_url + rest
+        expected = requests.PreparedRequest()
+        expected.prepare_url(url, None)
+        got = transport._prepare("GET", url, auth=None, headers=None, params=None, data=None)
+        assert got.url == expected.url, rest
+    with_params = transport._prepare(
+        "GET",
+        transport.base_url + "/v2/a/tags/list",
+        auth=None,
+        headers=None,
+        params={"n": "2", "last": "a b"},
+        data=None,
+    )
+    assert with_params.url.endswith("/v2/a/tags/list?n=2&last=a+b")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -59,6 +60,19 @@ def redact_headers(headers: Any) -> dict[str, str]:
     return {k: ("<redacted>" if k.lower() in SENSITIVE_HEADERS else v) for k, v in dict(headers or {}).items()}
 
 
+# the rest of a URL after our base that requests' prepare_url leaves as it is (no quoting, no fragment)
+_CANONICAL_REST = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+
+
+def _prepared_url(url: str) -> str | None:
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except requests.RequestException:
+        return None
+    return prepared.url
+
+
 def _rereadable(data: Any) -> bool:
     return data is None or isinstance(data, (bytes, str, dict))
 
@@ -102,6 +116,9 @@ class Transport:
                 self.verify_elsewhere = bundle
             self.session.trust_env = False
         self.limits = limits or Limits.from_env()
+        api_root = self.base_url + "/v2/"
+        self._canonical_base = self.base_url + "/" if _prepared_url(api_root) == api_root else "\0"  # \0: never
+        self._base_len = len(self._canonical_base)
         self.policy = RetryPolicy(
             self.host, retries=retries, backoff=backoff, max_retry_after=self.limits.max_retry_after
         )
@@ -247,7 +264,7 @@ class Transport:
                     prepared,
                     stream=True,
                     timeout=self.limits.timeout,
-                    verify=self.verify if own else self.verify_elsewhere,
+                    verify=(self.verify if own else self.verify_elsewhere) if url.startswith("https:") else True,
                     proxies=self.session.proxies,
                     allow_redirects=False,
                 )
@@ -287,7 +304,10 @@ class Transport:
         """
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
-        prepared.prepare_url(url, params)
+        if params is None and url.startswith(self._canonical_base) and _CANONICAL_REST.fullmatch(url, self._base_len):
+            prepared.url = url  # our own URL in the form prepare_url gives: parsing it again changes nothing
+        else:
+            prepared.prepare_url(url, params)
         merged = CaseInsensitiveDict(self.session.headers)
         for name, value in (headers or {}).items():
             if value is None:

@@ -140,6 +140,7 @@ class _Watch:
             pass
 
 
+IDLE = 30.0  # seconds the thread waits with nothing to watch before it ends
 SWEEP_MIN = 64  # watches the heap may hold before finished ones are swept out from under an open one
 
 
@@ -149,6 +150,7 @@ class Watchdog:
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, _Watch]] = []
         self._sweep_at = SWEEP_MIN
+        self._wakes_at = 0.0  # when the thread, asleep, looks again (0: it is awake and will look)
         self._counter = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -159,14 +161,13 @@ class Watchdog:
         w = _Watch(limits, credit)
         with self._cond:
             self._drop_finished()
-            # the thread sleeps until the earliest deadline: wake it only for an earlier one (deadlines
-            # mostly grow, so most requests wake nobody: a wake-up per request costs the GIL a switch)
-            earlier = not self._heap or w.due < self._heap[0][0]
             heapq.heappush(self._heap, (w.due, next(self._counter), w))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="oci-deadlines", daemon=True)
                 self._thread.start()
-            elif earlier:
+            elif w.due < self._wakes_at:
+                # the thread sleeps until it would next look: wake it only for a deadline before that
+                # (deadlines mostly grow, so most requests wake nobody: a wake-up each costs a GIL switch)
                 self._cond.notify()
         self.local.current = w
         return w
@@ -188,7 +189,9 @@ class Watchdog:
                 while self._heap and self._heap[0][2].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._cond.wait(30.0)
+                    self._wakes_at = time.monotonic() + IDLE
+                    self._cond.wait(IDLE)
+                    self._wakes_at = 0.0
                     if not self._heap:
                         self._thread = None
                         return
@@ -196,7 +199,9 @@ class Watchdog:
                 at, _, w = self._heap[0]
                 now = time.monotonic()
                 if at > now:
+                    self._wakes_at = at
                     self._cond.wait(at - now)
+                    self._wakes_at = 0.0
                     continue
                 heapq.heappop(self._heap)
                 if w.due > now:  # bytes arrived since: look again when it would be overdue
