@@ -230,6 +230,25 @@ def test_push_reference_pushes_and_tags_in_one_step(repo: LayoutTarget) -> None:
     assert len(read_layout(repo.path)["manifests"]) == 1
 
 
+def test_a_batch_writes_index_json_once_and_keeps_a_concurrent_writers_tags(storage: LayoutStorage) -> None:
+    """Inside ``batch()`` reads see what was pushed; index.json is written at the end, over what another writer
+    tagged meanwhile; a block that fails lists nothing."""
+    art, other, late = make_artifact(), make_artifact(version="1.29.0"), make_artifact(version="1.30.0")
+    repo = storage.repository(REPO)
+    with repo.batch():
+        art.push(repo, "1.28.0")
+        assert repo.resolve("1.28.0") == art.manifest and repo.tags() == ["1.28.0"]
+        assert not (repo.path / "index.json").exists()  # not yet on disk
+        other.push(storage.repository(REPO), "1.29.0")  # another writer, meanwhile
+    assert storage.repository(REPO).tags() == ["1.28.0", "1.29.0"]
+    with pytest.raises(RuntimeError), repo.batch():
+        late.push(repo, "1.30.0")
+        raise RuntimeError("the copy failed")
+    fresh = storage.repository(REPO)
+    assert fresh.tags() == ["1.28.0", "1.29.0"] and fresh.exists(late.manifest)  # the blob, unlisted
+    assert late.manifest.digest not in {e["digest"] for e in read_layout(fresh.path)["manifests"]}
+
+
 def test_index_json_is_sorted_and_deterministic(tmp_path: Path) -> None:
     arts = [make_artifact(version=v) for v in ("1.0.0", "1.2.0", "1.10.0")]
     a, b = LayoutStorage(tmp_path / "a").repository(REPO), LayoutStorage(tmp_path / "b").repository(REPO)

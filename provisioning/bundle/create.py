@@ -9,8 +9,9 @@ one whose create did not finish.
 
 Speed (a bundle is hundreds of small graphs): files are not fsynced one by one but synced once
 before ``bundle.json`` is written (a crash before that leaves files that the rerun re-hashes
-anyway); blobs of every artifact share one pool of threads; and each finished artifact is noted
-in a progress journal (``.bundle-progress``, removed when the bundle is complete), so a rerun
+anyway); a repository's ``index.json`` is written once per artifact, not once per manifest;
+blobs of every artifact share one pool of threads; and each finished artifact is noted in a
+progress journal (``.bundle-progress``, removed when the bundle is complete), so a rerun
 after an interruption asks the registry nothing about an artifact whose content is all there
 and verifies.
 """
@@ -384,15 +385,18 @@ def _copy_one(
         src = _Seeded(src, desc, content)
     if desc.digest in since:
         return None
-    dst = _VerifiedLayout(store.repository(w.repository), counter)
-    results = [copy_graph(src, dst, desc, tag=w.tag, options=options)]
-    listed = [BundleArtifact(w.repository, desc.digest, desc.media_type, desc.size, w.kind, w.tag, None, w.registry)]
-    tags = src.tags()
-    for item in attached(_no_referrers_api(src, tags, desc.digest), desc, tags=tags):
-        d = item.descriptor
-        results.append(copy_graph(src, dst, d, tag=item.tag, options=options))
-        kind = "referrer" if item.kind == "referrer" else "signature"
-        listed.append(BundleArtifact(w.repository, d.digest, d.media_type, d.size, kind, item.tag, desc.digest))
+    target = store.repository(w.repository)
+    dst = _VerifiedLayout(target, counter)
+    with target.batch():  # the artifact and what is attached to it: index.json written once
+        results = [copy_graph(src, dst, desc, tag=w.tag, options=options)]
+        root = BundleArtifact(w.repository, desc.digest, desc.media_type, desc.size, w.kind, w.tag, None, w.registry)
+        listed = [root]
+        tags = src.tags()
+        for item in attached(_no_referrers_api(src, tags, desc.digest), desc, tags=tags):
+            d = item.descriptor
+            results.append(copy_graph(src, dst, d, tag=item.tag, options=options))
+            kind = "referrer" if item.kind == "referrer" else "signature"
+            listed.append(BundleArtifact(w.repository, d.digest, d.media_type, d.size, kind, item.tag, desc.digest))
     return listed, results
 
 

@@ -11,6 +11,11 @@ rewritten whole (temp file + ``os.replace``) under a per-repository file lock, s
 processes never lose each other's tags. Reads take no lock: ``os.replace`` is atomic.
 Content that is already there is never rewritten (file mtimes stay put), which is what lets
 ``doit publish`` and a CI republish treat "nothing changed" as "nothing written".
+
+A writer that pushes several manifests into one repository at once (a bundle: an extension
+and what is attached to it) wraps them in ``batch()``: index.json is then read once, kept in
+memory, and written once at the end under the lock, with every change re-applied to what is on
+disk by then, so a concurrent writer's tags are still kept.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,6 +177,8 @@ class LayoutTarget:
         self.root = Path(root)
         self.durable = durable  # False: no fsync per file; the writer calls LayoutStorage.sync() at the end
         self.path = self.root.joinpath(*name.split("/"))
+        self._blobs_dir = self.path / "blobs" / "sha256"
+        self._batch: _Batch | None = None
         # Repositories of one root are "one registry": copy may mount (hard-link) blobs between them.
         self.registry_host = f"oci-layout:{os.path.abspath(self.root)}"
 
@@ -181,7 +189,7 @@ class LayoutTarget:
 
     @property
     def blobs_dir(self) -> Path:
-        return self.path / "blobs" / "sha256"
+        return self._blobs_dir
 
     def blob_path(self, digest: str) -> Path:
         """Where a blob lives; only well-formed sha256 digests, so no digest can name a path outside."""
@@ -194,6 +202,8 @@ class LayoutTarget:
 
     def _entries(self) -> list[dict[str, Any]]:
         """index.json's manifests; empty when the repository does not exist yet."""
+        if self._batch is not None:
+            return self._batch.entries
         if not (self.path / INDEX_FILE).exists() and not (self.path / LAYOUT_FILE).exists():
             return []
         return read_layout(self.path)["manifests"]
@@ -313,15 +323,44 @@ class LayoutTarget:
 
     def _update_index(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
         """Read-modify-write index.json; ``change(entries)`` returns the new list, or None to write nothing."""
+        if self._batch is not None:
+            self._batch.change(change)
+            return
         with self._locked() as entries:
             new = change(list(entries))
             if new is not None:
                 self._write_index(new)
 
     def _ensure_layout(self) -> None:
+        if self._batch is not None:
+            self._batch.wrote = True  # the layout files are made when the batch ends
+            return
         if not (self.path / LAYOUT_FILE).exists() or not (self.path / INDEX_FILE).exists():
             with self._locked():
                 pass
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Keep index.json in memory while the block pushes and tags, and write it once when the block ends.
+
+        Reads in the block see the pending changes. The lock is not held meanwhile (a download may take long):
+        at the end each change is applied again, in order, to index.json as it is then, under the lock. When the
+        block fails nothing is written: the manifests it pushed stay unlisted, which a rerun takes for absent.
+        Only push, tag and reads belong in a batch (manifests from one thread; blobs from any).
+        """
+        if self._batch is not None:
+            yield
+            return
+        self._batch = _Batch(list(self._entries()))
+        try:
+            yield
+            batch = self._batch
+        finally:
+            self._batch = None
+        if batch.changes:
+            self._update_index(batch.replay)
+        elif batch.wrote:
+            self._ensure_layout()
 
     def push(self, desc: Descriptor, content: Iterable[bytes]) -> None:
         """Store content after checking size and digest; what exists already is not written again."""
@@ -534,6 +573,31 @@ class LayoutTarget:
             tmp.unlink(missing_ok=True)
             return False
         return True
+
+
+class _Batch:
+    """index.json's entries as a batch has changed them, and the changes, to apply again at its end."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = entries
+        self.changes: list[Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]] = []
+        self.wrote = False
+        self._lock = threading.Lock()
+
+    def change(self, fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]) -> None:
+        with self._lock:
+            new = fn(list(self.entries))
+            if new is not None:
+                self.entries = new
+                self.changes.append(fn)
+
+    def replay(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        changed = False
+        for fn in self.changes:
+            new = fn(list(entries))
+            if new is not None:
+                entries, changed = new, True
+        return entries if changed else None
 
 
 class LayoutStorage:
