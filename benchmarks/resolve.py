@@ -1,6 +1,7 @@
 """Resolve a 1,000-extension workspace: time cold and warm, and count registry requests.
 
     python benchmarks/resolve.py [--count 1000] [--versions 4] [--seed 7] [--registry] [--keep DIR]
+                                 [--closure-only] [--baseline REV]
 
 Generates a catalogue of COUNT extensions (providers, taskservs, clusters) with several
 versions each and a realistic dependency graph (a few hubs such as kubernetes and containerd
@@ -33,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.append(str(ROOT / "benchmarks"))  # resolve_child, when loaded as a module (the tests)
 
 import yaml  # noqa: E402
+from resolve_child import http_counter  # noqa: E402
 
 from provisioning.oci.descriptor import (  # noqa: E402
     ARTIFACT_TYPE,
@@ -237,36 +240,6 @@ class _CountingTarget:
         return self.inner.exists(desc)
 
 
-@contextmanager
-def http_counter() -> Iterator[Counter]:
-    import requests
-
-    counts: Counter = Counter()
-    real = requests.Session.send
-
-    def send(self, request, **kw):  # type: ignore[no-untyped-def]
-        path = request.path_url
-        kind = (
-            "catalog"
-            if "/provisioning-catalog/" in path
-            else "tag lists"
-            if "/tags/list" in path
-            else "manifests"
-            if "/manifests/" in path
-            else "blobs"
-            if "/blobs/" in path
-            else "other"
-        )
-        counts[kind] += 1
-        return real(self, request, **kw)
-
-    requests.Session.send = send  # type: ignore[method-assign]
-    try:
-        yield counts
-    finally:
-        requests.Session.send = real  # type: ignore[method-assign]
-
-
 # ------------------------------------------------------------------------------------------- runs
 
 
@@ -297,6 +270,7 @@ class Run:
     counts: Counter
     chosen: int
     names: int
+    cpu: float = 0.0  # the process's CPU time over the run (all its threads)
 
     @property
     def requests(self) -> int:
@@ -344,8 +318,11 @@ def write_catalog_for(registry: str) -> tuple[float, int]:
     return time.perf_counter() - t0, len(catalog.to_bytes())
 
 
-def bench_paths(registry: str, universe: list[Ext], roots: list[Ext], work: Path, label: str) -> list[Run]:
-    """Today's serial tag-list path, the concurrent one, and the catalog, on one workspace, in one run."""
+def bench_paths(
+    registry: str, universe: list[Ext], roots: list[Ext], work: Path, label: str, baseline: Baseline | None = None
+) -> list[Run]:
+    """This code's serial tag-list path, the concurrent one, and the catalog, on one workspace, in one run
+    (with ``baseline``, also the serial path of the code at that revision)."""
     from provisioning.workspace import check_updates
 
     runs: list[Run] = []
@@ -357,8 +334,11 @@ def bench_paths(registry: str, universe: list[Ext], roots: list[Ext], work: Path
         shutil.rmtree(work / f"{label}-{ws_name}", ignore_errors=True)
         ws = workspace(work / f"{label}-{ws_name}", registry, roots)
         with environment(**env), http_counter() as counts:
+            c0 = time.process_time()
             seconds, outcome = timed_resolve(ws, None)
-        runs.append(Run(label, kind, seconds, counts, len(outcome.lock.extensions), len(outcome.lock.extensions)))
+            cpu = time.process_time() - c0
+        chosen = len(outcome.lock.extensions)
+        runs.append(Run(label, kind, seconds, counts, chosen, chosen, cpu))
         return ws
 
     def updates(kind: str, ws: Path, home: str, **env: str | None) -> None:
@@ -372,11 +352,78 @@ def bench_paths(registry: str, universe: list[Ext], roots: list[Ext], work: Path
     off = {"PROVISIONING_CATALOG": "off"}
     serial = one("tags, serial", "serial", "home-serial", fresh=True, PROVISIONING_RESOLVE_WORKERS="1", **off)
     updates("updates, serial", serial, "home-serial", PROVISIONING_RESOLVE_WORKERS="1", **off)
+    if baseline is not None:  # beside this code's serial run, under the same load
+        runs += bench_baseline(baseline, registry, roots, work, label)
     conc = one("tags, pool", "pool", "home-pool", fresh=True, PROVISIONING_RESOLVE_WORKERS=None, **off)
     updates("updates, pool", conc, "home-pool", **off)
     cat = one("catalog, cold", "cat-a", "home-cat", fresh=True, PROVISIONING_CATALOG="auto")
     one("catalog, same", "cat-b", "home-cat", fresh=False, PROVISIONING_CATALOG="auto")
     updates("updates, catalog", cat, "home-cat", PROVISIONING_CATALOG="auto")
+    return runs
+
+
+@dataclass
+class Baseline:
+    """A temporary checkout of ``rev`` (``git worktree add --detach``), removed when the run ends."""
+
+    rev: str
+    commit: str
+    checkout: Path
+
+    @classmethod
+    @contextmanager
+    def checked_out(cls, rev: str, work: Path) -> Iterator[Baseline]:
+        commit = _git("rev-parse", "--verify", f"{rev}^{{commit}}").strip()
+        checkout = Path(tempfile.mkdtemp(prefix="baseline-", dir=work)) / "checkout"
+        _git("worktree", "add", "--detach", str(checkout), commit)
+        try:
+            yield cls(rev, commit, checkout)
+        finally:
+            _git("worktree", "remove", "--force", str(checkout))
+            shutil.rmtree(checkout.parent, ignore_errors=True)
+
+    @property
+    def label(self) -> str:
+        return f"@{self.commit[:7]}"
+
+
+def _git(*args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"git {' '.join(args)}: {done.stderr.strip() or 'failed'}")
+    return done.stdout
+
+
+def bench_baseline(baseline: Baseline, registry: str, roots: list[Ext], work: Path, label: str) -> list[Run]:
+    """The cold resolve of the same workspace by the code at ``baseline``: one at a time, and as it shipped.
+
+    Each runs in a process of its own with PYTHONPATH at the checkout (resolve_child.py), after a
+    warm-up resolve of a one-root workspace, so, like this code's runs, it pays no start-up.
+    """
+    import subprocess
+
+    runs: list[Run] = []
+    warm = workspace(work / f"{label}-baseline-warm-up", registry, roots[:1])
+    for kind, flags in (("tags, serial", ["--serial"]), ("tags, as shipped", [])):
+        shutil.rmtree(work / f"{label}-baseline", ignore_errors=True)  # no lock: a cold resolve
+        ws = workspace(work / f"{label}-baseline", registry, roots)
+        env = {**os.environ, "PYTHONPATH": str(baseline.checkout)}
+        env.pop("PROVISIONING_RESOLVE_WORKERS", None)
+        cmd = [sys.executable, str(ROOT / "benchmarks" / "resolve_child.py"), str(ws), str(work / "home-baseline")]
+        done = subprocess.run(
+            [*cmd, "--warm-up", str(warm), *flags], env=env, cwd=baseline.checkout, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            print(f"baseline {baseline.rev} ({baseline.commit[:7]}) could not resolve this workspace: {tail}")
+            return runs
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        if Path(out["code"]) != baseline.checkout.resolve():
+            sys.exit(f"the baseline ran the code at {out['code']}, not the checkout of {baseline.rev}")
+        store = f"{label}{baseline.label}"
+        runs.append(Run(store, kind, out["seconds"], Counter(out["counts"]), out["chosen"], out["chosen"], out["cpu"]))
     return runs
 
 
@@ -412,8 +459,8 @@ def bench_store(label: str, registry: str, exts: list[Ext], work: Path, http: bo
 
 
 def report(runs: list[Run]) -> None:
-    head = f"{'store':<10}{'run':<18}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
-    head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}"
+    head = f"{'store':<18}{'run':<18}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
+    head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}{'cpu/req':>9}"
     print(head)
     print("-" * len(head))
     serial: dict[str, Run] = {}
@@ -423,17 +470,33 @@ def report(runs: list[Run]) -> None:
         base = serial.get(r.store + r.kind.split(",")[0])
         ratio = f"{r.seconds / base.seconds * 100:>9.1f}%" if base and base is not r and base.seconds else ""
         minimum = r.minimum if not r.kind.startswith("updates") else r.names
+        cpu = f"{r.cpu / r.requests * 1000:>7.2f}ms" if r.cpu and r.requests else ""
         print(
-            f"{r.store:<10}{r.kind:<18}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
+            f"{r.store:<18}{r.kind:<18}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
             f"{r.counts['manifests']:>11}{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{minimum:>9}"
-            f"{ratio:>11}"
+            f"{ratio:>11}{cpu:>9}"
         )
     print(
         "\nminimum (tag-list path) = one tag list per name + one manifest and one config per version chosen;\n"
         "check-updates: one tag list per locked name. 'vs serial' = time as a share of the serial path's time\n"
         "in this run. warm runs read configs from the shared cache, locked runs read nothing; 'catalog, same'\n"
-        "is another workspace on the same machine after the catalog was read once (one HEAD)."
+        "is another workspace on the same machine after the catalog was read once (one HEAD). cpu/req = the\n"
+        "resolving process's CPU time (all threads) per request; the registry's own CPU is not in it."
     )
+    speedups(runs)
+
+
+def speedups(runs: list[Run]) -> None:
+    """The pool beside each serial run of the same workspace: this code's, and the baseline's."""
+    for pool in (r for r in runs if r.kind == "tags, pool"):
+        same = [r for r in runs if r.store == pool.store and r.kind == "tags, serial"]
+        older = [r for r in runs if r.store.startswith(pool.store + "@") and r.kind.startswith("tags, ")]
+        if not same and not older:
+            continue
+        print(f"\n{pool.store}: the pool ({pool.seconds:.3f}s, {pool.requests} requests, minimum {pool.minimum}) is")
+        for r in [*same, *older]:
+            what = "this code's serial path" if r in same else f"the code at {r.store[len(pool.store) + 1 :]}, {r.kind}"
+            print(f"  {r.seconds / pool.seconds:5.2f}x faster than {what} ({r.seconds:.3f}s, {r.requests} requests)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -451,12 +514,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp folder, removed)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="with --registry: also resolve the closure with the code of git revision REV (a temporary "
+        "worktree), one request at a time and as that code shipped, beside this code's runs",
+    )
+    ap.add_argument(
+        "--closure-only",
+        action="store_true",
+        help="with --registry: only the closure workspace's runs (no 1,000-extension workspace)",
+    )
     args = ap.parse_args(argv)
+    if (args.baseline or args.closure_only) and not args.registry:
+        ap.error("--baseline and --closure-only compare registry runs: add --registry")
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="resolve-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     saved_home = os.environ.get("PROVISIONING_HOME")
     server = None
+    scope = ExitStack()
     try:
         exts = generate(args.count, args.versions, args.seed)
         n_versions = sum(len(e.versions) for e in exts)
@@ -470,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             publish(LayoutStorage(store), exts)
             print(f"embedded store: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
-        runs = bench_store("layout", str(store), exts, work, http=False)
+        runs = [] if args.closure_only else bench_store("layout", str(store), exts, work, http=False)
 
         if args.registry:
             from registry_server import RegistryServer
@@ -483,11 +560,17 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 publish(open_storage(server.host, tls_enabled=False), exts, workers=8)
                 print(f"registry {server.host}: published {n_versions} artifacts in {time.perf_counter() - t0:.1f}s")
-            runs += bench_store("registry", server.host, exts, work, http=True)
+            if not args.closure_only:
+                runs += bench_store("registry", server.host, exts, work, http=True)
             seconds, size = write_catalog_for(server.host)
             print(f"catalog: rebuilt from the registry and written in {seconds:.1f}s ({size // 1024} KiB)")
-            runs += bench_paths(server.host, exts, closure_roots(exts, args.roots), work, "closure")
-            runs += bench_paths(server.host, exts, exts, work, "all")
+            baseline = scope.enter_context(Baseline.checked_out(args.baseline, work)) if args.baseline else None
+            if baseline is not None:
+                print(f"baseline: {args.baseline} is {baseline.commit}")
+            roots = closure_roots(exts, args.roots)
+            runs += bench_paths(server.host, exts, roots, work, "closure", baseline)
+            if not args.closure_only:
+                runs += bench_paths(server.host, exts, exts, work, "all")
         print()
         report(runs)
         if args.json:
@@ -501,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                             "counts": dict(r.counts),
                             "requests": r.requests,
                             "minimum": r.minimum,
+                            "cpu": round(r.cpu, 3),
                         }
                         for r in runs
                     ],
@@ -508,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     finally:
+        scope.close()
         if server is not None:
             server.stop()
         if saved_home is None:
