@@ -15,6 +15,8 @@ has no referrers API) to a fresh loopback docker-registry, then times, in one ru
   oras backups into another empty registry.
 
 Both sides are checked afterwards (every tag and referrer present) so neither wins by doing less.
+Beside each wall time: the CPU seconds of the client's processes and of the registry during it
+(from ``/proc``), which a busy machine disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -64,10 +67,35 @@ def publish(host: str, count: int) -> list[str]:
     return refs
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a running process has used so far (user + system, from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Timing:
+    """Wall time, the client's CPU (child processes) and the registry's CPU of one measured step."""
+
+    def __init__(self, wall: float, client: float, registry: float) -> None:
+        self.wall, self.client, self.registry = wall, client, registry
+
+    def __truediv__(self, other: Timing) -> float:
+        return self.wall / other.wall
+
+
+def timed(fn, registry: RegistryServer) -> Timing:  # type: ignore[no-untyped-def]
+    pid = registry.process.pid if registry.process else 0
+    cpu, reg, start = _children_cpu(), _process_cpu(pid), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return Timing(time.perf_counter() - start, _children_cpu() - cpu, _process_cpu(pid) - reg)
 
 
 def ours(*argv: str) -> None:
@@ -83,7 +111,8 @@ def ours_killed_halfway(argv: list[str], out: Path, count: int) -> None:
     journal = out / ".bundle-progress"
     try:
         while proc.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") >= count // 2:
+            # the first line is the header (what was asked and what it resolved to), then one per artifact
+            if journal.exists() and journal.read_bytes().count(b"\n") - 1 >= count // 2:
                 proc.kill()
                 break
             time.sleep(0.01)
@@ -131,16 +160,16 @@ def main() -> int:
                     oras(args.oras, "backup", "--plain-http", "--include-referrers",
                          "--distribution-spec", "v1.1-referrers-tag", "--output", str(backup / repo), ref)  # fmt: skip
 
-            t_oras = timed(oras_backup)
-            t_ours = timed(ours_create)
-            t_noop = timed(ours_create)
+            t_oras = timed(oras_backup, origin)
+            t_ours = timed(ours_create, origin)
+            t_noop = timed(ours_create, origin)
             shutil.rmtree(bundle)
             ours_killed_halfway(create_argv, bundle, args.count)
-            t_resume = timed(ours_create)
+            t_resume = timed(ours_create, origin)
             ours("bundle", "verify", str(bundle))
 
         with RegistryServer(work / "site-ours") as a, RegistryServer(work / "site-oras") as b:
-            t_push = timed(lambda: ours("bundle", "push", str(bundle), a.host))
+            t_push = timed(lambda: ours("bundle", "push", str(bundle), a.host), a)
 
             def oras_restore() -> None:
                 for ref in refs:
@@ -148,7 +177,7 @@ def main() -> int:
                     oras(args.oras, "restore", "--plain-http", "--distribution-spec", "v1.1-referrers-tag",
                          "--input", str(backup / repo), f"{b.host}/{repo}:{tag}")  # fmt: skip
 
-            t_restore = timed(oras_restore)
+            t_restore = timed(oras_restore, b)
             check(a.host, [r.replace(r.split("/")[0], a.host, 1) for r in refs])
             check(b.host, [r.replace(r.split("/")[0], b.host, 1) for r in refs])
     finally:
@@ -160,11 +189,12 @@ def main() -> int:
         ("bundle create resumed, killed at 50%", t_resume, None, f"{t_resume / t_ours:.0%} of a full create"),
         (f"bundle push into an empty registry, {n}", t_push, t_restore, "oras restore"),
     ]
-    print(f"{'':48} {'ours':>8} {'oras CLI':>9} {'ratio':>6}")
-    for label, a_s, b_s, note in rows:
-        other = f"{b_s:8.1f}s" if b_s is not None else " " * 9
-        ratio = f"{b_s / a_s:5.1f}x" if b_s is not None else " " * 6
-        print(f"{label:48} {a_s:7.1f}s {other} {ratio}  {note}")
+    print(f"{'':44} {'ours':>7} {'oras CLI':>8} {'ratio':>6}  {'CPU s: ours+registry':>20} {'oras+registry':>13}")
+    for label, a, b, note in rows:
+        other = f"{b.wall:7.1f}s" if b is not None else " " * 8
+        ratio = f"{b / a:5.1f}x" if b is not None else " " * 6
+        cpu_b = f"{b.client:5.1f} + {b.registry:4.1f}" if b is not None else " " * 12
+        print(f"{label:44} {a.wall:6.1f}s {other} {ratio}  {a.client:11.1f} + {a.registry:4.1f}  {cpu_b:>13}  {note}")
     return 0
 
 

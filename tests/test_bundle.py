@@ -323,7 +323,8 @@ def test_an_interrupted_create_asks_the_registry_nothing_about_what_it_finished(
     code, _, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws), "--concurrency", "1")
     assert code == 1 and "No space left on device" in err, err
     journal = out / ".bundle-progress"
-    finished = journal.read_text().splitlines()
+    header, *finished = journal.read_text().splitlines()
+    assert json.loads(header)["job"]["lock"], "the journal names the job: the lock, by digest"
     assert finished, "the artifacts finished before the disk filled are noted"
     monkeypatch.setattr(layout.os, "replace", real)
     # a crash may leave an index.json cut short (files are synced only at the end): the rerun rebuilds it

@@ -22,12 +22,14 @@ from .. import __version__
 from ..errors import ProvisioningError, ValidationError
 from ..oci.descriptor import MANIFEST, MAX_MANIFEST_SIZE, Descriptor
 from ..oci.reference import Reference, parse_reference
+from ..oci.store import fetch_manifest
 from ..workspace.cache import BlobCache
 from ..workspace.config import RegistrySettings, WorkspaceConfig, display_path, load_config
 from ..workspace.entries import ModuleSpec
 from ..workspace.lock import Lock, read_lock
 from ..workspace.stores import Stores
 from .create import Wanted
+from .journal import Resolved
 from .manifest import BundleError
 
 CORE_REPOSITORY = "provisioning-core"
@@ -147,16 +149,7 @@ def refs_closure(refs: list[Reference], stores: Stores, default: RegistrySetting
         specs.append(
             ModuleSpec(name, cand.type, tag=cand.tag, digest=cand.digest, registry=settings, entry=at, location=at)
         )
-    wanted: list[Wanted] = [
-        Wanted(
-            stores.storage(default.with_registry(r.registry, None)),
-            r.repository,
-            "artifact",
-            tag=r.tag,
-            digest=r.digest,
-        )  # fmt: skip
-        for r in plain
-    ]
+    wanted = [_pinned(r, stores, default, cache) for r in plain]
     notes: list[str] = []
     if not specs:
         return wanted, notes
@@ -175,9 +168,37 @@ def refs_closure(refs: list[Reference], stores: Stores, default: RegistrySetting
                 tag=c.tag,
                 desc=Descriptor(c.media_type or MANIFEST, c.digest, c.size),
                 registry=None if c.settings.registry == config.registry.registry else c.settings.registry,
+                host=c.settings.registry,
             )
         )
     return wanted, notes
+
+
+def _pinned(ref: Reference, stores: Stores, default: RegistrySettings, cache: BlobCache) -> Wanted:
+    """A reference that is not an extension, pinned now by the digest its manifest has (so that a resumed create
+    copies what this one looked at); the manifest is kept in the cache, where the copy reads it."""
+    source = CacheFirst(stores.storage(default.with_registry(ref.registry, None)), cache)
+    target = source.repository(ref.repository)
+    desc, data = fetch_manifest(target, ref.digest or ref.tag or "latest")
+    if ref.digest and desc.digest != ref.digest:
+        raise BundleError(f"{ref}: the registry answered with {desc.digest}, not the digest named")
+    cache.store_bytes(desc, data)
+    return Wanted(source, ref.repository, "artifact", tag=ref.tag, desc=desc, host=ref.registry)
+
+
+def resumed_closure(resolved: list[Resolved], stores: Stores, default: RegistrySettings) -> list[Wanted]:
+    """What to copy for a resumed create: the artifacts its references resolved to when it began, read from the
+    registries they were read from then (manifests and configs from the cache where it holds them)."""
+    cache = BlobCache()
+    sources: dict[str, CacheFirst] = {}
+    wanted = []
+    for r in resolved:
+        if r.registry not in sources:
+            sources[r.registry] = CacheFirst(stores.storage(default.with_registry(r.registry, None)), cache)
+        desc = Descriptor(r.media_type, r.digest, r.size)
+        wanted.append(Wanted(sources[r.registry], r.repository, r.kind, tag=r.tag, desc=desc,
+                             registry=r.bundle_registry, host=r.registry))  # fmt: skip
+    return wanted
 
 
 class CacheFirst:

@@ -11,15 +11,15 @@ Speed (a bundle is hundreds of small graphs): files are not fsynced one by one b
 before ``bundle.json`` is written (a crash before that leaves files that the rerun re-hashes
 anyway); a repository's ``index.json`` is written once per artifact, not once per manifest;
 blobs of every artifact share one pool of threads; and each finished artifact is noted in a
-progress journal (``.bundle-progress``, removed when the bundle is complete), so a rerun
-after an interruption asks the registry nothing about an artifact whose content is all there
-and verifies.
+progress journal (``journal.py``: ``.bundle-progress``, removed when the bundle is complete),
+so a rerun after an interruption asks the registry nothing about an artifact whose content is
+all there and verifies, and a resumed ``create OUT REF…`` copies what its references resolved
+to when it began instead of resolving them again.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import threading
@@ -34,15 +34,11 @@ from ..oci.attached import attached
 from ..oci.copy import CopyError, CopyOptions, CopyResult, copy_graph
 from ..oci.descriptor import Descriptor, successors
 from ..oci.layout import INDEX_FILE, LAYOUT_FILE, LayoutError, LayoutStorage, read_layout
-from ..oci.reference import DIGEST
 from ..oci.store import ReferrersApiAware, Storage, Verifier, fetch_manifest, verified
-from ..safefile import append_file, read_small_file, replace_file
+from ..safefile import replace_file
+from .journal import Job, Journal, Resolved, lock_job
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
-
-PROGRESS_FILE = ".bundle-progress"
-"""One JSON line per finished artifact of an unfinished create (what it listed); left out of tars."""
-MAX_PROGRESS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -57,6 +53,7 @@ class Wanted:
     digest: str | None = None
     registry: str | None = None  # recorded when it is not the bundle's origin
     optional: bool = False  # "where reachable": a failure becomes a note, not an error
+    host: str | None = None  # the registry ``source`` reads (a resumed create reads there again)
 
 
 @dataclass
@@ -206,42 +203,6 @@ class _WithoutReferrers:
         return getattr(self._inner, name)
 
 
-class _Journal:
-    """The artifacts an earlier, interrupted create finished, and the notes of this one as it goes.
-
-    An entry is a hint, never trusted on its own: it is used only when everything it lists is in the bundle
-    under its tag and re-hashes to its digest (so a damaged or removed part sends the artifact back to the
-    registry). A line cut short by a crash is ignored.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.path = root / PROGRESS_FILE
-        self.done: dict[str, list[BundleArtifact]] = {}
-        raw = read_small_file(self.path, MAX_PROGRESS_BYTES) or b""  # a link or a special file reads as empty
-        kept = []
-        for line in raw.splitlines():
-            try:
-                doc = json.loads(line)
-                listed = [BundleArtifact(*item) for item in doc["listed"]]
-            except (ValueError, KeyError, TypeError):
-                continue
-            if all(isinstance(a.digest, str) and DIGEST.match(a.digest) and type(a.size) is int for a in listed):
-                self.done[str(doc["key"])] = listed
-                kept.append(line + b"\n")
-        # written anew as a regular file of our own (a link at the name is replaced, never appended through)
-        replace_file(self.path, b"".join(kept), durable=False)
-        self._lock = threading.Lock()
-
-    def record(self, key: str, listed: list[BundleArtifact]) -> None:
-        items = [[a.repository, a.digest, a.media_type, a.size, a.kind, a.tag, a.subject, a.registry] for a in listed]
-        line = json.dumps({"key": key, "listed": items}, separators=(",", ":")) + "\n"
-        with self._lock:
-            append_file(self.path, line.encode())
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 def _repair_indexes(root: Path) -> None:
     """An unfinished bundle may hold an ``index.json`` a crash cut short (files are synced only at the end):
     drop it, so the repository's index is written anew from what the rerun copies and re-hashes."""
@@ -256,6 +217,18 @@ def _repair_indexes(root: Path) -> None:
                 (Path(dirpath) / name).unlink(missing_ok=True)
 
 
+def _resolved(wanted: list[Wanted]) -> list[Resolved] | None:
+    """What the journal records of ``wanted``: each artifact pinned by digest and read from a named registry;
+    None when one is not (a workspace's core, resolved by its tag at copy time)."""
+    out = []
+    for w in wanted:
+        if w.desc is None or w.host is None or w.optional:
+            return None
+        d = w.desc
+        out.append(Resolved(w.host, w.repository, w.kind, w.tag, d.media_type, d.digest, d.size, w.registry))
+    return out
+
+
 def _key(w: Wanted) -> str:
     return "|".join((w.repository, w.tag or "", w.desc.digest if w.desc else w.digest or ""))
 
@@ -265,18 +238,25 @@ def _reuse(w: Wanted, store: LayoutStorage, counter: _Counter, listed: list[Bund
     under its tag and, with everything below it, re-hashing to its digest."""
     if not listed or listed[0].repository != w.repository:
         return False
-    dst = _VerifiedLayout(store.repository(w.repository), counter)
+    target = store.repository(w.repository)
+    dst = _VerifiedLayout(target, counter)
     try:
-        tags = set(dst.tags())
-        for a in listed:
-            if a.repository != w.repository or (a.tag is not None and a.tag not in tags):
-                return False
-            desc = Descriptor(a.media_type, a.digest, a.size)
-            if (a.tag is not None and dst.resolve(a.tag).digest != a.digest) or not dst.exists(desc):
-                return False
+        with target.batch():  # index.json read once (nothing is written)
+            tags = set(dst.tags())
+            for a in listed:
+                if a.repository != w.repository or (a.tag is not None and a.tag not in tags):
+                    return False
+                desc = Descriptor(a.media_type, a.digest, a.size)
+                if (a.tag is not None and dst.resolve(a.tag).digest != a.digest) or not dst.exists(desc):
+                    return False
     except (ProvisioningError, OSError):
         return False
     return True
+
+
+def bundle_root(out: Path, tar: bool) -> Path:
+    """The folder a create fills: ``out`` itself, or for a tar ``out.d`` (removed once the tar is written)."""
+    return out.with_name(out.name + ".d") if tar else out
 
 
 def create_bundle(
@@ -290,15 +270,25 @@ def create_bundle(
     tar: bool = False,
     parallel: int = 8,
     on_artifact: Callable[[str], None] | None = None,
+    journal: Journal | None = None,
+    notes: list[str] | None = None,
 ) -> CreateReport:
     """Fill ``out`` (a folder, or with ``tar`` a tar file built from ``out.d``) with ``wanted`` and all that is
-    attached to each; write ``bundle.json`` last."""
-    root = out.with_name(out.name + ".d") if tar else out
+    attached to each; write ``bundle.json`` last.
+
+    ``journal`` is this job's (``Journal.read`` before resolving, so that a resume can take the references as
+    they resolved then); without one, the job is the lock (or the origin) and ``since``. ``notes`` are what
+    resolving said, recorded for a resume to say again."""
+    root = bundle_root(out, tar)
     if tar and out.is_dir():
         raise BundleError(f"{out} is a folder; a tar bundle needs a file name (for example {out}.tar)")
     if not tar and out.exists() and not out.is_dir():
         raise BundleError(f"{out} exists and is not a folder; choose another OUT or remove it")
     report = CreateReport(root=out)
+    if journal is None:
+        job = lock_job(origin, lock, since_digest) if lock is not None else Job(origin=origin, since=since_digest)
+        journal = Journal.read(root, job)
+    resuming = journal.begun is not None
     try:
         resumed = root.is_dir() and not (root / BUNDLE_FILE).exists()
         root.mkdir(parents=True, exist_ok=True)
@@ -314,7 +304,7 @@ def create_bundle(
     errors: list[BaseException] = []
     mutex = threading.Lock()
     try:
-        journal = _Journal(root)
+        journal.begin(_resolved(wanted), notes or [])
     except OSError as e:
         raise _disk_error(out, e) from None
     blobs = ThreadPoolExecutor(max_workers=max(2, parallel), thread_name_prefix="bundle-blob")
@@ -336,7 +326,7 @@ def create_bundle(
                     report.notes.append(f"left out {w.repository}:{w.tag or w.desc}: {e}")
                 return
             with mutex:
-                errors.append(_explain(out, w, e))
+                errors.append(_explain(out, w, e, journal.path if resuming else None))
             return
         with mutex:
             if found is None:
@@ -400,11 +390,17 @@ def _copy_one(
     return listed, results
 
 
-def _explain(out: Path, w: Wanted, e: BaseException) -> BaseException:
+def _explain(out: Path, w: Wanted, e: BaseException, journal: Path | None = None) -> BaseException:
     cause = e.cause if isinstance(e, CopyError) else e
     if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return _disk_error(out, cause)
     what = f"{w.repository}:{w.tag}" if w.tag else f"{w.repository}@{w.desc.digest if w.desc else '?'}"
+    if journal is not None and isinstance(cause, NotFound) and w.desc is not None:
+        return BundleError(
+            f"bundle create stopped at {what}: {e}. This create resumes one begun earlier and takes {what} as it "
+            f"resolved then ({w.desc.digest}), which the registry no longer has: remove {journal} to resolve the "
+            "references anew (what is in the bundle and verifies is still reused)"
+        )
     return BundleError(
         f"bundle create stopped at {what}: {e}. Nothing incomplete was kept; run the same command again to "
         "finish (what is already in the bundle and verifies is reused)"

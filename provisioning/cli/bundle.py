@@ -58,40 +58,40 @@ def opened(path: str) -> Iterator[Path]:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    from ..bundle.closure import file_digest, lock_digests, refs_closure, workspace_closure
-    from ..bundle.create import create_bundle
+    from ..bundle.closure import file_digest, lock_digests, refs_closure, resumed_closure, workspace_closure
+    from ..bundle.create import bundle_root, create_bundle
+    from ..bundle.journal import Job, Journal, lock_job
     from ..workspace.lock import read_lock
     from ..workspace.stores import Stores
 
     out = Path(args.out).expanduser()
     tar = bool(args.tar) or out.suffix == ".tar"
-    notes: list[str] = []
+    since = since_digest = None
+    if args.since:
+        old = read_lock(Path(args.since))
+        if old is None:
+            raise UsageError(f"--since {args.since}: no such lock file")
+        since, since_digest = lock_digests(old), file_digest(Path(args.since))
     stores = Stores()
     try:
         if args.refs:
-            if args.workspace:
-                raise UsageError("bundle create takes --workspace W or references, not both")
-            ctx = Context.from_args(args)
-            refs = []
-            for text in args.refs:
-                ref = ctx.ref(text)
-                if not ref.tag and not ref.digest:
-                    raise UsageError(f"{text}: name a version (NAME:VERSION) or a digest")
-                refs.append(ref)
+            ctx, refs = _named(args)
             stores = Stores(factory=lambda settings: ctx.storage(settings.registry))  # the command line's TLS flags
-            wanted, notes = refs_closure(refs, stores, ctx.settings)
             # the origin is where the first reference lives (its dependencies were looked up there)
             namespace = refs[0].repository.rpartition("/")[0] or ctx.settings.namespace
             origin = {"registry": refs[0].registry, "namespace": namespace}
+            registries = tuple(sorted({r.registry for r in refs}))
+            job = Job(origin, refs=tuple(str(r) for r in refs), registries=registries, since=since_digest)
+            journal = _journal(Journal.read(bundle_root(out, tar), job), out)
+            if journal.resolved is not None:  # finish the interrupted job as it was begun
+                wanted, notes = resumed_closure(journal.resolved, stores, ctx.settings), list(journal.notes)
+            else:
+                wanted, notes = refs_closure(refs, stores, ctx.settings)
             lock_doc = None
         else:
             origin, wanted, lock_doc, notes, _ = workspace_closure(Path(args.workspace or "."), stores)
-        since = since_digest = None
-        if args.since:
-            old = read_lock(Path(args.since))
-            if old is None:
-                raise UsageError(f"--since {args.since}: no such lock file")
-            since, since_digest = lock_digests(old), file_digest(Path(args.since))
+            journal = _journal(Journal.read(bundle_root(out, tar), lock_job(origin, lock_doc, since_digest)), out)
+        resumed = journal.begun
         with _progress(len(wanted), "bundle") as advance:
             report = create_bundle(
                 out,
@@ -103,6 +103,8 @@ def cmd_create(args: argparse.Namespace) -> int:
                 tar=tar,
                 parallel=args.concurrency,
                 on_artifact=advance,
+                journal=journal,
+                notes=notes,
             )
     finally:
         stores.close()
@@ -116,6 +118,7 @@ def cmd_create(args: argparse.Namespace) -> int:
                 "reused": report.reused,
                 "bytes_copied": report.bytes_copied,
                 "left_out": report.left_out,
+                "resumed": resumed,
                 "notes": notes,
             }
         )
@@ -128,6 +131,39 @@ def cmd_create(args: argparse.Namespace) -> int:
             f"manifests copied ({human_size(report.bytes_copied)}), {report.reused} reused{since_text}"
         )
     return 0
+
+
+def _named(args: argparse.Namespace) -> tuple[Context, list[Any]]:
+    """The command line's context and the references it names, each with a version or a digest."""
+    if args.workspace:
+        raise UsageError("bundle create takes --workspace W or references, not both")
+    ctx = Context.from_args(args)
+    refs = []
+    for text in args.refs:
+        ref = ctx.ref(text)
+        if not ref.tag and not ref.digest:
+            raise UsageError(f"{text}: name a version (NAME:VERSION) or a digest")
+        refs.append(ref)
+    return ctx, refs
+
+
+def _journal(journal: Any, out: Path) -> Any:
+    """Say on the terminal what becomes of an unfinished create's journal: resumed as begun, or ignored."""
+    if journal.ignored:
+        print(
+            f"note: ignoring {journal.path}: {journal.ignored}; this create starts over (what is in {out} already "
+            "and re-hashes is still reused)",
+            file=sys.stderr,
+        )
+    elif journal.begun and journal.resolved is not None:
+        print(
+            f"resuming the create begun at {journal.begun}; references as resolved then (remove {journal.path} "
+            "to resolve them anew)",
+            file=sys.stderr,
+        )
+    elif journal.begun:
+        print(f"resuming the create begun at {journal.begun} (the same lock)", file=sys.stderr)
+    return journal
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

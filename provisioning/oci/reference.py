@@ -15,7 +15,9 @@ DEFAULT_REGISTRY = "localhost:5000"
 DEFAULT_NAMESPACE = "provisioning-extensions"
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+"""A tag as OCI allows it (at most 128 characters, no leading ``.`` or ``-``)."""
+_TAG = TAG
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 """A sha256 digest as OCI writes it (lowercase hex); the one pattern every parser of digests uses."""
 
