@@ -577,7 +577,13 @@ def parse_constraint(text: str) -> Range:
 
 def is_valid_version(text: object) -> bool:
     """True where npm's ``semver.valid`` gives a version (so ``v1.2.3`` counts, ``latest`` does not)."""
-    return isinstance(text, str) and not isinstance(_version_or_reason(text), str)
+    if not isinstance(text, str):
+        return False
+    try:
+        _parse_version_cached(text)  # a resolve asks this of every tag, and then parses it: once
+    except VersionError:
+        return False
+    return True
 
 
 def satisfies(version: Version | str, constraint: str) -> bool:

@@ -56,6 +56,46 @@ def layer_digest(store: LayoutStorage, name: str, version: str) -> str:
 # ------------------------------------------------------------------------------------------- cache
 
 
+def test_cache_write_takes_another_temp_name_and_never_follows_a_planted_link(tmp_path: Path, monkeypatch) -> None:
+    import itertools
+    import threading
+
+    from provisioning.oci.descriptor import CONFIG_TYPE, Descriptor
+    from provisioning.workspace import cache as cache_mod
+
+    data = b'{"name": "redis"}'
+    desc = Descriptor.of(CONFIG_TYPE, data)
+    cache = cache_mod.BlobCache(tmp_path / "cache")
+    blob = cache.path(desc.digest)
+    blob.parent.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"keep me")
+    monkeypatch.setattr(cache_mod, "_serial", itertools.count())
+    planted = blob.parent / f".{blob.name[:16]}.{os.getpid()}.{threading.get_ident()}.0.part"
+    planted.symlink_to(outside)  # the name the first write would take
+
+    cache.store_bytes(desc, data)
+
+    assert blob.read_bytes() == data and outside.read_bytes() == b"keep me"
+    assert blob.stat().st_mode & 0o777 == 0o444
+    assert planted.is_symlink()  # left alone, not written through or replaced
+    assert [p.name for p in blob.parent.iterdir() if p.name.endswith(".part")] == [planted.name]
+
+
+def test_cache_write_of_wrong_content_leaves_nothing(tmp_path: Path) -> None:
+    from provisioning.errors import DigestMismatch
+    from provisioning.oci.descriptor import CONFIG_TYPE, Descriptor
+    from provisioning.workspace.cache import BlobCache
+
+    desc = Descriptor.of(CONFIG_TYPE, b"the real content")
+    cache = BlobCache(tmp_path / "cache")  # its folders do not exist yet: the first write makes them
+    with pytest.raises(DigestMismatch):
+        cache.ensure_bytes(desc, lambda: iter([b"something ", b"else"]), "the config")
+    assert list(cache.path(desc.digest).parent.iterdir()) == []
+    assert cache.ensure_bytes(desc, lambda: iter([b"the real ", b"content"]), "the config") == b"the real content"
+    assert cache.read(desc) == b"the real content"
+
+
 def test_tampered_cached_layer_is_detected_and_fetched_again(ws: Path, home: Path, store, tmp_path, capsys) -> None:
     assert run("dep", "resolve") == 0
     blob = cache_blob(home, layer_digest(store, "kubernetes", "1.28.0"))

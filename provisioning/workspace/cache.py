@@ -8,9 +8,11 @@ manifests and configs here; the installer reads the same files.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
-import tempfile
+import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from ..oci.store import Verifier
 
 log = logging.getLogger(__name__)
 
+_HEX = re.compile(r"[0-9a-f]{64}")
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_serial = itertools.count()  # temp names: unique per process and thread without asking for randomness
+
 
 class BlobCache:
     """Content-addressed blobs under ``<root>/blobs/sha256/<hex>``, verified on write and on read."""
@@ -30,12 +36,16 @@ class BlobCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else paths.cache_dir()
         self.corrupt: list[str] = []  # digests found tampered and discarded in this run
+        self._blobs = os.path.join(self.root, "blobs", "sha256")  # a resolve asks for a path per read and write
 
     def path(self, digest: str) -> Path:
+        return Path(self._file(digest))
+
+    def _file(self, digest: str) -> str:
         algo, _, hexd = digest.partition(":")
-        if algo != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
+        if algo != "sha256" or not _HEX.fullmatch(hexd):
             raise DigestMismatch(f"unsupported or malformed digest {digest!r} (only sha256 is supported)")
-        return self.root / "blobs" / "sha256" / hexd
+        return os.path.join(self._blobs, hexd)
 
     def _lock(self, digest: str) -> FileLock:
         d = self.root / "locks"
@@ -63,9 +73,10 @@ class BlobCache:
 
     def read(self, desc: Descriptor) -> bytes | None:
         """Small content (manifests, configs) from the cache, verified; None when absent or corrupt."""
-        p = self.path(desc.digest)
+        p = self._file(desc.digest)
         try:
-            data = p.read_bytes()
+            with open(p, "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             return None
         v = Verifier(desc)
@@ -75,7 +86,7 @@ class BlobCache:
         except DigestMismatch:
             log.warning("cached blob %s is corrupt; discarding it", desc.digest)
             self.corrupt.append(desc.digest)
-            p.unlink(missing_ok=True)
+            Path(p).unlink(missing_ok=True)
             return None
         return data
 
@@ -89,26 +100,52 @@ class BlobCache:
 
     def store(self, desc: Descriptor, chunks: Iterable[bytes]) -> Path:
         """Write verified content; a temp file is renamed into place only once the digest matched."""
-        p = self.path(desc.digest)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:16]}.", suffix=".part", dir=p.parent)
+        self._write(desc, chunks)
+        return self.path(desc.digest)
+
+    def store_bytes(self, desc: Descriptor, data: bytes) -> None:
+        if not os.path.exists(self._file(desc.digest)):
+            self._write(desc, [data])
+
+    def _write(self, desc: Descriptor, chunks: Iterable[bytes], keep: bool = False) -> bytes:
+        """Stream ``chunks`` into a temp file next to the blob and rename it into place once verified.
+
+        The temp file is made with O_EXCL and without following links, named by process, thread
+        and a counter (a resolve writes hundreds of small blobs: a random name and a chmod by path
+        each time cost more than the write). With ``keep`` the content is also returned.
+        """
+        final = self._file(desc.digest)
+        fd, tmp = self._temp(final)
+        kept: list[bytes] = []
         try:
             v = Verifier(desc)
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
                     v.update(chunk)
                     f.write(chunk)
+                    if keep:
+                        kept.append(chunk)
+                os.fchmod(f.fileno(), 0o444)
             v.check()
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, p)
+            os.replace(tmp, final)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return p
+        return b"".join(kept)
 
-    def store_bytes(self, desc: Descriptor, data: bytes) -> None:
-        if not self.path(desc.digest).exists():
-            self.store(desc, [data])
+    def _temp(self, final: str) -> tuple[int, str]:
+        head, name = os.path.split(final)
+        for attempt in range(100):
+            tmp = os.path.join(head, f".{name[:16]}.{os.getpid()}.{threading.get_ident()}.{next(_serial)}.part")
+            try:
+                return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                os.makedirs(head, exist_ok=True)  # the first write into this cache
+            except FileExistsError:
+                continue  # left by a run that died, or planted: take the next name
+        raise FileExistsError(f"{head}: no free temp name for {name}")
 
     def ensure(
         self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str, *, lock: bool = True
@@ -122,21 +159,26 @@ class BlobCache:
         if p:
             return p
         if not lock or fetch is None:
-            return self._refetch(desc, fetch, what)
+            self._refetch(desc, fetch, what)
+            return self.path(desc.digest)
         with self._lock(desc.digest):
             p = self.valid_path(desc)
             if p:
                 return p
-            return self._refetch(desc, fetch, what)
+            self._refetch(desc, fetch, what)
+            return self.path(desc.digest)
 
-    def _refetch(self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str) -> Path:
+    def _refetch(
+        self, desc: Descriptor, fetch: Callable[[], Iterable[bytes]] | None, what: str, *, keep: bool = False
+    ) -> bytes:
+        """Fetch and store ``desc`` (returning its content with ``keep``); words what went wrong."""
         if fetch is None:
             raise DigestMismatch(
                 f"{what} ({desc.digest}) is not in the cache or the cached copy is corrupt, and no registry is "
                 "available to fetch it again; restore access to the registry and rerun"
             )
         try:
-            return self.store(desc, fetch())
+            return self._write(desc, fetch(), keep)
         except ProvisioningError as exc:
             if desc.digest not in self.corrupt:
                 raise
@@ -149,4 +191,4 @@ class BlobCache:
         data = self.read(desc)
         if data is not None:
             return data
-        return self._refetch(desc, fetch, what).read_bytes()
+        return self._refetch(desc, fetch, what, keep=True)

@@ -84,6 +84,7 @@ class OciFinder:
         self.limits = limits
         self.tag_lists = Memo()
         self._candidates = Memo()
+        self._targets: dict[str, Target] = {}  # a tag list, a manifest and a config per name: one target
 
     # --- versions
 
@@ -203,9 +204,12 @@ class OciFinder:
         return data
 
     def _target(self, name: str) -> Target:
-        if self.stores is None:
-            raise NotFound(f"{self.settings.reference(name)}: no registry is available (offline)")
-        return self.stores.target(self.settings, name)
+        target = self._targets.get(name)
+        if target is None:
+            if self.stores is None:
+                raise NotFound(f"{self.settings.reference(name)}: no registry is available (offline)")
+            target = self._targets[name] = self.stores.target(self.settings, name)
+        return target
 
     # --- fetching a locked version
 
