@@ -82,6 +82,7 @@ class ExtensionProvider(AbstractProvider):
         self.sources = Sources(config, stores=stores, cache=cache, catalogs=self.catalogs, git=git, warn=self._warn)
         self._satisfied: dict[tuple[Any, ...], bool] = {}
         self._deps: dict[int, list[Requirement]] = {}
+        self._wanted: dict[tuple[Any, ...], list[str]] = {}  # the greedy pass, its checks and the pool ask alike
         self._mutex = threading.Lock()
         self.reading_ahead: Prefetcher | None = None  # while resolvelib backtracks: each pin's dependencies
 
@@ -162,6 +163,14 @@ class ExtensionProvider(AbstractProvider):
             yield cand
 
     def _wanted_versions(self, name: str, finder: Finder, reqs: list[Requirement]) -> list[str]:
+        """The versions every requirement allows, best first (the same answer for the same ranges)."""
+        key = (name, frozenset((r.constraint, r.tag) for r in reqs))
+        wanted = self._wanted.get(key)
+        if wanted is None:
+            wanted = self._wanted[key] = self._versions_allowed(name, finder, reqs)
+        return wanted
+
+    def _versions_allowed(self, name: str, finder: Finder, reqs: list[Requirement]) -> list[str]:
         tags = {r.tag for r in reqs if r.tag}
         if len(tags) > 1:
             return []

@@ -61,15 +61,20 @@ class Sources:
         self.git = git or GitSource()
         self.warn = warn
         self._finders: dict[Any, Finder] = {}
+        self._by_name: dict[str, Finder] = {}  # the resolver and the pool ask for a name's finder many times
         self._mutex = threading.Lock()
 
     def of(self, name: str) -> Finder:
         """The finder that answers for ``name``."""
+        finder = self._by_name.get(name)
+        if finder is not None:
+            return finder
         key, make = self._choose(name)
         with self._mutex:
             if key not in self._finders:
                 self._finders[key] = make()
-            return self._finders[key]
+            finder = self._by_name[name] = self._finders[key]
+        return finder
 
     def _choose(self, name: str) -> tuple[Any, Callable[[], Finder]]:
         config, spec = self.config, self.config.module(name)
