@@ -8,6 +8,7 @@ the line of themselves and of each key or item, so any later check can point at 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -186,14 +187,25 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(resource("schemas", name).read_text(encoding="utf-8"))
 
 
-@cache
+_VALIDATORS: dict[str, Any] = {}
+_VALIDATORS_LOCK = threading.Lock()
+
+
 def _validator(name: str) -> Any:
+    """The schema's validator, built once per process (under a lock: threads that resolve at the same time would
+    otherwise each build it, about 0.1 s of CPU apiece)."""
+    found = _VALIDATORS.get(name)
+    if found is not None:
+        return found
     import jsonschema
 
-    schema = load_schema(name)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    with _VALIDATORS_LOCK:
+        if name not in _VALIDATORS:
+            schema = load_schema(name)
+            cls = jsonschema.validators.validator_for(schema)
+            cls.check_schema(schema)
+            _VALIDATORS[name] = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        return _VALIDATORS[name]
 
 
 def schema_errors(doc: Any, schema_name: str, display: str) -> list[str]:

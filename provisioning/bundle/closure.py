@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import ProvisioningError, ValidationError
-from ..oci.descriptor import MANIFEST, MAX_MANIFEST_SIZE, Descriptor
+from ..oci.descriptor import CONFIG_TYPE, MANIFEST, MAX_MANIFEST_SIZE, Descriptor
 from ..oci.reference import Reference, parse_reference
 from ..oci.store import fetch_manifest
 from ..workspace.cache import BlobCache
@@ -123,33 +125,36 @@ def refs_closure(refs: list[Reference], stores: Stores, default: RegistrySetting
     from ..workspace.resolver import resolve
     from ..workspace.sources.oci import OciFinder
 
-    specs: list[ModuleSpec] = []
-    plain: list[Reference] = []
     cache = BlobCache()
     catalogs = Catalogs(stores, cache, policy=catalog_policy(None))  # each namespace's catalog read once
     finders: dict[tuple[str, str], OciFinder] = {}
-    for ref in refs:
+    mutex = threading.Lock()
+
+    def examine(ref: Reference) -> ModuleSpec | Wanted:
+        """The reference as an extension to resolve (pinned by the digest its manifest has now), or else as an
+        artifact to bundle alone (pinned the same way)."""
         namespace, _, name = ref.repository.rpartition("/")
         if not namespace:
-            plain.append(ref)
-            continue
+            return _pinned(ref, stores, default, cache)
         settings = default.with_registry(ref.registry, namespace)
-        key = (settings.registry, namespace)
-        if key not in finders:
-            finders[key] = OciFinder(settings, stores=stores, cache=cache, catalogs=catalogs)
-        finder = finders[key]
+        with mutex:
+            key = (settings.registry, namespace)
+            if key not in finders:
+                finders[key] = OciFinder(settings, stores=stores, cache=cache, catalogs=catalogs)
+            finder = finders[key]
         try:  # is it an extension? Its manifest and config are read once, into the cache the rest reads from
             cand = finder.by_digest(name, ref.digest) if ref.digest else finder.by_tag(name, ref.tag or "")
         except ValidationError:
-            plain.append(ref)
-            continue
+            return _pinned(ref, stores, default, cache)
         # pinned by the digest just read: the resolver finds the manifest in the cache, and the bundle gets the
         # content that was looked at even if the tag moves meanwhile
         at = str(ref)
-        specs.append(
-            ModuleSpec(name, cand.type, tag=cand.tag, digest=cand.digest, registry=settings, entry=at, location=at)
-        )
-    wanted = [_pinned(r, stores, default, cache) for r in plain]
+        return ModuleSpec(name, cand.type, tag=cand.tag, digest=cand.digest, registry=settings, entry=at, location=at)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(refs))), thread_name_prefix="bundle-ref") as pool:
+        examined = list(pool.map(examine, refs))  # a round trip or two each, several at a time
+    specs = [e for e in examined if isinstance(e, ModuleSpec)]
+    wanted = [e for e in examined if isinstance(e, Wanted)]
     notes: list[str] = []
     if not specs:
         return wanted, notes
@@ -224,7 +229,7 @@ class _CacheFirstTarget:
         return getattr(self._inner, name)
 
     def fetch(self, desc: Descriptor) -> Any:
-        if desc.size <= MAX_MANIFEST_SIZE:
+        if desc.size <= MAX_MANIFEST_SIZE and (desc.is_manifest or desc.media_type == CONFIG_TYPE):  # what it keeps
             data = self._cache.read(desc)
             if data is not None:
                 return iter([data])

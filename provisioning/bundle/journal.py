@@ -207,7 +207,7 @@ def _done(line: bytes) -> tuple[str, list[BundleArtifact]] | None:
     for a in listed:
         if not _valid(a.repository, a.digest, a.size, a.kind, a.tag) or not isinstance(a.media_type, str):
             return None
-        if a.subject is not None and not (isinstance(a.subject, str) and DIGEST.match(a.subject)):
+        if a.subject is not None and not (isinstance(a.subject, str) and DIGEST.fullmatch(a.subject)):
             return None
         if a.registry is not None and not isinstance(a.registry, str):
             return None
@@ -216,11 +216,11 @@ def _done(line: bytes) -> tuple[str, list[BundleArtifact]] | None:
 
 def _valid(repository: Any, digest: Any, size: Any, kind: Any, tag: Any) -> bool:
     """Whether the fields naming a manifest are well formed (no path, digest or tag from the file goes unchecked)."""
-    if not isinstance(repository, str) or not isinstance(digest, str) or not DIGEST.match(digest):
+    if not isinstance(repository, str) or not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         return False
     if type(size) is not int or not 0 <= size <= MAX_MANIFEST_SIZE or kind not in KINDS:
         return False
-    if tag is not None and not (isinstance(tag, str) and TAG.match(tag)):
+    if tag is not None and not (isinstance(tag, str) and TAG.fullmatch(tag)):
         return False
     try:
         validate_repository(repository)

@@ -178,6 +178,7 @@ class LayoutTarget:
         self.durable = durable  # False: no fsync per file; the writer calls LayoutStorage.sync() at the end
         self.path = self.root.joinpath(*name.split("/"))
         self._blobs_dir = self.path / "blobs" / "sha256"
+        self._blobs_ready = False  # blobs_dir made, and no link on the way to it, as this instance last looked
         self._batch: _Batch | None = None
         # Repositories of one root are "one registry": copy may mount (hard-link) blobs between them.
         self.registry_host = f"oci-layout:{os.path.abspath(self.root)}"
@@ -277,26 +278,22 @@ class LayoutTarget:
     # -- writing -----------------------------------------------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[list[dict[str, Any]]]:
+    def _locked(self, *, lay_out: bool = True) -> Iterator[list[dict[str, Any]]]:
         """Hold the repository lock and yield index.json's entries as they are now (creating the layout files if
-        missing). Every read-modify-write of index.json happens inside this, so concurrent writers never lose
-        each other's changes."""
+        missing; with ``lay_out=False`` the caller does, after writing index.json itself). Every
+        read-modify-write of index.json happens inside this, so concurrent writers never lose each other's
+        changes."""
         self._real_folders(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         if os.path.islink(self.path / LOCK_FILE):  # opening it would truncate whatever it points at
             raise LayoutError(f"{self.path / LOCK_FILE} is a symbolic link; remove it (the store was tampered with)")
         try:
             with FileLock(str(self.path / LOCK_FILE), timeout=LOCK_TIMEOUT):
-                if not (self.path / INDEX_FILE).exists():
-                    self._write_index([])
-                if not (self.path / LAYOUT_FILE).exists():
-                    # Written after index.json: a reader that sees oci-layout can rely on index.json.
-                    replace_file(
-                        self.path / LAYOUT_FILE,
-                        json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode(),
-                        durable=self.durable,
-                    )
-                yield read_layout(self.path)["manifests"]
+                if lay_out:
+                    self._lay_out()
+                    yield read_layout(self.path)["manifests"]
+                else:
+                    yield read_layout(self.path)["manifests"] if (self.path / INDEX_FILE).exists() else []
         except Timeout:
             raise ProvisioningError(
                 f"{self.path / LOCK_FILE} stayed locked for {LOCK_TIMEOUT:.0f}s: another process is writing this "
@@ -315,6 +312,15 @@ class LayoutTarget:
             if os.path.islink(current):
                 raise LayoutError(f"{current} is a symbolic link inside the store; refusing to write through it")
 
+    def _lay_out(self) -> None:
+        """Write index.json (empty) and then oci-layout where missing: a reader that sees oci-layout can rely on
+        index.json. Called with the lock held."""
+        if not (self.path / INDEX_FILE).exists():
+            self._write_index([])
+        if not (self.path / LAYOUT_FILE).exists():
+            data = json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode()
+            replace_file(self.path / LAYOUT_FILE, data, durable=self.durable)
+
     def _write_index(self, entries: list[dict[str, Any]]) -> None:
         """Write index.json sorted (tags by name, then untagged manifests by digest): same state, same bytes."""
         doc = {"schemaVersion": 2, "mediaType": INDEX, "manifests": sorted(entries, key=_sort_key)}
@@ -326,10 +332,11 @@ class LayoutTarget:
         if self._batch is not None:
             self._batch.change(change)
             return
-        with self._locked() as entries:
+        with self._locked(lay_out=False) as entries:  # a new repository's index.json is written once, not twice
             new = change(list(entries))
             if new is not None:
                 self._write_index(new)
+            self._lay_out()
 
     def _ensure_layout(self) -> None:
         if self._batch is not None:
@@ -372,11 +379,9 @@ class LayoutTarget:
     def _write_blob(self, desc: Descriptor, content: Iterable[bytes]) -> None:
         final = self.blob_path(desc.digest)
         verifier = Verifier(desc)
-        self._real_folders(self.blobs_dir)
-        self.blobs_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.blobs_dir / f"{_TMP_PREFIX}{final.name}-{secrets.token_hex(8)}"
         try:
-            with open(tmp, "xb") as f:
+            with self._new_blob_file(tmp) as f:
                 for chunk in content:
                     if chunk:
                         verifier.update(chunk)
@@ -390,6 +395,22 @@ class LayoutTarget:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def _blob_folder(self) -> None:
+        """Make ``blobs/sha256`` (refusing links on the way), once per instance: a bundle writes thousands of
+        blobs, and the checks cost a few system calls each."""
+        self._real_folders(self.blobs_dir)
+        self.blobs_dir.mkdir(parents=True, exist_ok=True)
+        self._blobs_ready = True
+
+    def _new_blob_file(self, tmp: Path) -> Any:
+        if not self._blobs_ready:
+            self._blob_folder()
+        try:
+            return open(tmp, "xb")
+        except FileNotFoundError:  # the folder went away since (a test, a cleanup): look again
+            self._blob_folder()
+            return open(tmp, "xb")
 
     def _index_manifest(self, desc: Descriptor) -> None:
         """List a pushed manifest in index.json (untagged) so resolve-by-digest and garbage collection see it."""
@@ -562,7 +583,8 @@ class LayoutTarget:
             return False
         if self.exists(desc):
             return True
-        self.blobs_dir.mkdir(parents=True, exist_ok=True)
+        if not self._blobs_ready:
+            self._blob_folder()
         final = self.blob_path(desc.digest)
         tmp = self.blobs_dir / f"{_TMP_PREFIX}{final.name}-{secrets.token_hex(8)}"
         try:
