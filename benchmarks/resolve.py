@@ -1,7 +1,7 @@
 """Resolve a 1,000-extension workspace: time cold and warm, and count registry requests.
 
     python benchmarks/resolve.py [--count 1000] [--versions 4] [--seed 7] [--registry] [--keep DIR]
-                                 [--closure-only] [--baseline REV]
+                                 [--closure-only] [--baseline REV] [--repeat N]
 
 Generates a catalogue of COUNT extensions (providers, taskservs, clusters) with several
 versions each and a realistic dependency graph (a few hubs such as kubernetes and containerd
@@ -271,6 +271,7 @@ class Run:
     chosen: int
     names: int
     cpu: float = 0.0  # the process's CPU time over the run (all its threads)
+    round: int = 1  # --repeat: which round of the serial / baseline / pool comparison
 
     @property
     def requests(self) -> int:
@@ -319,13 +320,21 @@ def write_catalog_for(registry: str) -> tuple[float, int]:
 
 
 def bench_paths(
-    registry: str, universe: list[Ext], roots: list[Ext], work: Path, label: str, baseline: Baseline | None = None
+    registry: str,
+    universe: list[Ext],
+    roots: list[Ext],
+    work: Path,
+    label: str,
+    baseline: Baseline | None = None,
+    repeat: int = 1,
 ) -> list[Run]:
     """This code's serial tag-list path, the concurrent one, and the catalog, on one workspace, in one run
-    (with ``baseline``, also the serial path of the code at that revision)."""
+    (with ``baseline``, also the serial path of the code at that revision; ``repeat`` rounds of the
+    serial / baseline / pool comparison, one after another, so a burst of load hits one round, not one path)."""
     from provisioning.workspace import check_updates
 
     runs: list[Run] = []
+    turn = 1
 
     def one(kind: str, ws_name: str, home: str, *, fresh: bool, **env: str | None) -> Any:
         os.environ["PROVISIONING_HOME"] = str(work / home)
@@ -338,7 +347,7 @@ def bench_paths(
             seconds, outcome = timed_resolve(ws, None)
             cpu = time.process_time() - c0
         chosen = len(outcome.lock.extensions)
-        runs.append(Run(label, kind, seconds, counts, chosen, chosen, cpu))
+        runs.append(Run(label, kind, seconds, counts, chosen, chosen, cpu, turn))
         return ws
 
     def updates(kind: str, ws: Path, home: str, **env: str | None) -> None:
@@ -350,12 +359,16 @@ def bench_paths(
         runs.append(Run(label, kind, seconds, counts, 0, len(rows)))
 
     off = {"PROVISIONING_CATALOG": "off"}
-    serial = one("tags, serial", "serial", "home-serial", fresh=True, PROVISIONING_RESOLVE_WORKERS="1", **off)
-    updates("updates, serial", serial, "home-serial", PROVISIONING_RESOLVE_WORKERS="1", **off)
-    if baseline is not None:  # beside this code's serial run, under the same load
-        runs += bench_baseline(baseline, registry, roots, work, label)
-    conc = one("tags, pool", "pool", "home-pool", fresh=True, PROVISIONING_RESOLVE_WORKERS=None, **off)
-    updates("updates, pool", conc, "home-pool", **off)
+    for turn in range(1, repeat + 1):
+        serial = one("tags, serial", "serial", "home-serial", fresh=True, PROVISIONING_RESOLVE_WORKERS="1", **off)
+        if turn == 1:
+            updates("updates, serial", serial, "home-serial", PROVISIONING_RESOLVE_WORKERS="1", **off)
+        if baseline is not None:  # beside this code's serial run, under the same load
+            runs += bench_baseline(baseline, registry, roots, work, label, turn)
+        conc = one("tags, pool", "pool", "home-pool", fresh=True, PROVISIONING_RESOLVE_WORKERS=None, **off)
+        if turn == 1:
+            updates("updates, pool", conc, "home-pool", **off)
+    turn = 1
     cat = one("catalog, cold", "cat-a", "home-cat", fresh=True, PROVISIONING_CATALOG="auto")
     one("catalog, same", "cat-b", "home-cat", fresh=False, PROVISIONING_CATALOG="auto")
     updates("updates, catalog", cat, "home-cat", PROVISIONING_CATALOG="auto")
@@ -396,7 +409,9 @@ def _git(*args: str) -> str:
     return done.stdout
 
 
-def bench_baseline(baseline: Baseline, registry: str, roots: list[Ext], work: Path, label: str) -> list[Run]:
+def bench_baseline(
+    baseline: Baseline, registry: str, roots: list[Ext], work: Path, label: str, turn: int = 1
+) -> list[Run]:
     """The cold resolve of the same workspace by the code at ``baseline``: one at a time, and as it shipped.
 
     Each runs in a process of its own with PYTHONPATH at the checkout (resolve_child.py), after a
@@ -423,7 +438,8 @@ def bench_baseline(baseline: Baseline, registry: str, roots: list[Ext], work: Pa
         if Path(out["code"]) != baseline.checkout.resolve():
             sys.exit(f"the baseline ran the code at {out['code']}, not the checkout of {baseline.rev}")
         store = f"{label}{baseline.label}"
-        runs.append(Run(store, kind, out["seconds"], Counter(out["counts"]), out["chosen"], out["chosen"], out["cpu"]))
+        chosen = out["chosen"]
+        runs.append(Run(store, kind, out["seconds"], Counter(out["counts"]), chosen, chosen, out["cpu"], turn))
     return runs
 
 
@@ -459,20 +475,23 @@ def bench_store(label: str, registry: str, exts: list[Ext], work: Path, http: bo
 
 
 def report(runs: list[Run]) -> None:
-    head = f"{'store':<18}{'run':<18}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
+    head = f"{'store':<18}{'run':<22}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
     head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}{'cpu/req':>9}"
     print(head)
     print("-" * len(head))
-    serial: dict[str, Run] = {}
+    serial: dict[tuple[str, str, int], Run] = {}
+    rounds = max(r.round for r in runs) if runs else 1
     for r in runs:
+        key = (r.store, r.kind.split(",")[0], r.round)
         if r.kind in ("tags, serial", "updates, serial"):
-            serial[r.store + r.kind.split(",")[0]] = r
-        base = serial.get(r.store + r.kind.split(",")[0])
+            serial[key] = r
+        base = serial.get(key)
         ratio = f"{r.seconds / base.seconds * 100:>9.1f}%" if base and base is not r and base.seconds else ""
         minimum = r.minimum if not r.kind.startswith("updates") else r.names
         cpu = f"{r.cpu / r.requests * 1000:>7.2f}ms" if r.cpu and r.requests else ""
+        kind = r.kind + (f" #{r.round}" if rounds > 1 and r.kind.startswith("tags") else "")
         print(
-            f"{r.store:<18}{r.kind:<18}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
+            f"{r.store:<18}{kind:<22}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
             f"{r.counts['manifests']:>11}{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{minimum:>9}"
             f"{ratio:>11}{cpu:>9}"
         )
@@ -487,16 +506,30 @@ def report(runs: list[Run]) -> None:
 
 
 def speedups(runs: list[Run]) -> None:
-    """The pool beside each serial run of the same workspace: this code's, and the baseline's."""
-    for pool in (r for r in runs if r.kind == "tags, pool"):
-        same = [r for r in runs if r.store == pool.store and r.kind == "tags, serial"]
-        older = [r for r in runs if r.store.startswith(pool.store + "@") and r.kind.startswith("tags, ")]
-        if not same and not older:
+    """The pool beside each serial run of the same workspace and round: this code's, and the baseline's;
+    with several rounds, the median of the rounds' ratios too."""
+    import statistics
+
+    for store in dict.fromkeys(r.store for r in runs if r.kind == "tags, pool"):
+        pools = {r.round: r for r in runs if r.store == store and r.kind == "tags, pool"}
+        others = [r for r in runs if r.kind.startswith("tags, ") and r.kind != "tags, pool"]
+        others = [r for r in others if r.store == store or r.store.startswith(store + "@")]
+        if not others:
             continue
-        print(f"\n{pool.store}: the pool ({pool.seconds:.3f}s, {pool.requests} requests, minimum {pool.minimum}) is")
-        for r in [*same, *older]:
-            what = "this code's serial path" if r in same else f"the code at {r.store[len(pool.store) + 1 :]}, {r.kind}"
-            print(f"  {r.seconds / pool.seconds:5.2f}x faster than {what} ({r.seconds:.3f}s, {r.requests} requests)")
+        print(f"\n{store}: the pool's speed-up (its time / requests, minimum {next(iter(pools.values())).minimum}):")
+        for what in dict.fromkeys((r.store, r.kind) for r in others):
+            pairs = [(r, pools[r.round]) for r in others if (r.store, r.kind) == what and r.round in pools]
+            ratios = [r.seconds / p.seconds for r, p in pairs]
+            name = (
+                "this code's serial path"
+                if what[0] == store
+                else f"the code at {what[0][len(store) + 1 :]}, {what[1][6:]}"
+            )
+            each = ", ".join(
+                f"{x:.2f}x ({r.seconds:.2f}s / {p.seconds:.2f}s)" for x, (r, p) in zip(ratios, pairs, strict=True)
+            )
+            median = f"; median {statistics.median(ratios):.2f}x" if len(ratios) > 1 else ""
+            print(f"  against {name}: {each}{median}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,6 +552,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="REV",
         help="with --registry: also resolve the closure with the code of git revision REV (a temporary "
         "worktree), one request at a time and as that code shipped, beside this code's runs",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --registry: N rounds of the closure's serial / baseline / pool runs (each round's ratios, "
+        "and their median)",
     )
     ap.add_argument(
         "--closure-only",
@@ -568,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             if baseline is not None:
                 print(f"baseline: {args.baseline} is {baseline.commit}")
             roots = closure_roots(exts, args.roots)
-            runs += bench_paths(server.host, exts, roots, work, "closure", baseline)
+            runs += bench_paths(server.host, exts, roots, work, "closure", baseline, max(1, args.repeat))
             if not args.closure_only:
                 runs += bench_paths(server.host, exts, exts, work, "all")
         print()
