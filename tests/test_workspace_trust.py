@@ -104,6 +104,24 @@ def test_signed_workspace_installs_records_signatures_and_reinstalls_offline(
     assert any(f"{namespace}/etcd/manifests/sha256-" in u for u in sent)
 
 
+def test_the_signature_check_reuses_the_tag_lists_the_resolve_read(
+    tmp_path, registry, namespace, artifacts, keys, home, capsys, monkeypatch
+) -> None:
+    sign_all(registry, namespace, artifacts, keys["alice"].key)
+    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
+    monkeypatch.setenv("PROVISIONING_CATALOG", "off")  # the tag-list path: the resolver lists every repository
+    sent: list[str] = []
+    real = requests.Session.send
+    monkeypatch.setattr(requests.Session, "send", lambda s, r, **kw: (sent.append(r.path_url), real(s, r, **kw))[1])
+    code, out = resolve(ws, capsys=capsys)
+    assert code == 0, out
+    lock = lock_json(ws)
+    assert all(lock["extensions"][name]["signature"]["kind"] == "simple-signing" for name in ORDER)
+    listed = [u for u in sent if "/tags/list" in u]
+    assert sorted(u.split("/tags/list")[0].rsplit("/", 1)[1] for u in listed) == sorted(ORDER)  # once each
+    assert all(any(f"/{namespace}/{name}/manifests/sha256-" in u for u in sent) for name in ORDER)
+
+
 @pytest.mark.parametrize("problem", ["unsigned", "other-key", "other-content"])
 def test_a_bad_signature_stops_the_install(
     tmp_path, registry, namespace, artifacts, keys, home, capsys, problem: str

@@ -59,6 +59,7 @@ class Stores:
         self._mutex = threading.Lock()  # prefetch threads open stores too
         self._mirrors: dict[str, tuple[str, ...]] = {}
         self._mirror_only = False
+        self._tags: dict[tuple[str, str, str], list[str]] = {}  # repository tag lists read in this run
 
     def use_mirrors(self, mirrors: dict[str, tuple[str, ...]], mirror_only: bool = False) -> None:
         """Fetch from these mirrors (origin -> mirrors, tried in order) before, or with ``mirror_only`` instead
@@ -91,6 +92,15 @@ class Stores:
 
     def target(self, settings: RegistrySettings, name: str) -> Target:
         return self.storage(settings).repository(f"{settings.namespace}/{name}")
+
+    def saw_tags(self, settings: RegistrySettings, name: str, tags: list[str]) -> None:
+        """Remember a repository's tag list as read a moment ago (the resolver's, when it read tag lists)."""
+        self._tags[(settings.registry, settings.namespace, name)] = list(tags)
+
+    def tags_seen(self, settings: RegistrySettings, name: str) -> list[str] | None:
+        """The tag list this run read of ``name``, or None: the signature check finds cosign's
+        ``sha256-<hex>.sig`` tags and the referrers index tag in it instead of listing the tags again."""
+        return self._tags.get((settings.registry, settings.namespace, name))
 
     @property
     def opened(self) -> int:

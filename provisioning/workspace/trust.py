@@ -70,15 +70,23 @@ class CachedSignature:
 
 
 class CachingTarget:
-    """A registry repository whose small reads (signature manifests, payloads, bundles) land in the cache."""
+    """A registry repository whose small reads (signature manifests, payloads, bundles) land in the cache.
 
-    def __init__(self, inner: ReadOnlyTarget, cache: BlobCache) -> None:
+    ``tags``: the repository's tag list as this run read it already (the resolver's), answered
+    instead of a second listing; a tag gone since is met as NotFound when it is resolved.
+    """
+
+    def __init__(self, inner: ReadOnlyTarget, cache: BlobCache, *, tags: list[str] | None = None) -> None:
         self._inner = inner
         self._cache = cache
+        self._tags = tags
         self.name = inner.name
 
-    def __getattr__(self, name: str) -> Any:  # resolve, tags, exists, referrers (where the store has it)
+    def __getattr__(self, name: str) -> Any:  # resolve, exists, referrers (where the store has it)
         return getattr(self._inner, name)
+
+    def tags(self) -> list[str]:
+        return list(self._tags) if self._tags is not None else self._inner.tags()
 
     def fetch(self, desc: Descriptor) -> Iterable[bytes]:
         if desc.size > _SMALL:
@@ -130,8 +138,9 @@ def verify_entry(
         )
         if offline.ok:
             return offline
-    remote = stores.target(entry.settings(config), entry.name)
-    return verify_artifact(CachingTarget(remote, cache), subject, keys, reference=ref)
+    settings = entry.settings(config)
+    remote = CachingTarget(stores.target(settings, entry.name), cache, tags=stores.tags_seen(settings, entry.name))
+    return verify_artifact(remote, subject, keys, reference=ref)
 
 
 def verify_lock(

@@ -112,6 +112,9 @@ class OciFinder:
             tags = target.tags()
         except NotFound:
             tags = []
+        else:
+            assert self.stores is not None  # _target raised otherwise
+            self.stores.saw_tags(self.settings, name, tags)
         versions = [version_for_tag(t) for t in tags if t[:1].isdigit()]  # extension tags are bare versions
         return sort_versions([v for v in versions if is_valid_version(v)], reverse=True)
 
