@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -271,6 +272,7 @@ class Run:
     chosen: int
     names: int
     cpu: float = 0.0  # the process's CPU time over the run (all its threads)
+    registry_cpu: float | None = None  # the registry process's CPU time over the run (Linux /proc), if known
     round: int = 1  # --repeat: which round of the serial / baseline / pool comparison
 
     @property
@@ -327,6 +329,7 @@ def bench_paths(
     label: str,
     baseline: Baseline | None = None,
     repeat: int = 1,
+    registry_cpu: Callable[[], float | None] = lambda: None,
 ) -> list[Run]:
     """This code's serial tag-list path, the concurrent one, and the catalog, on one workspace, in one run
     (with ``baseline``, also the serial path of the code at that revision; ``repeat`` rounds of the
@@ -343,11 +346,12 @@ def bench_paths(
         shutil.rmtree(work / f"{label}-{ws_name}", ignore_errors=True)
         ws = workspace(work / f"{label}-{ws_name}", registry, roots)
         with environment(**env), http_counter() as counts:
-            c0 = time.process_time()
+            c0, r0 = time.process_time(), registry_cpu()
             seconds, outcome = timed_resolve(ws, None)
-            cpu = time.process_time() - c0
+            cpu, r1 = time.process_time() - c0, registry_cpu()
         chosen = len(outcome.lock.extensions)
-        runs.append(Run(label, kind, seconds, counts, chosen, chosen, cpu, turn))
+        spent = r1 - r0 if r0 is not None and r1 is not None else None
+        runs.append(Run(label, kind, seconds, counts, chosen, chosen, cpu, spent, turn))
         return ws
 
     def updates(kind: str, ws: Path, home: str, **env: str | None) -> None:
@@ -439,8 +443,17 @@ def bench_baseline(
             sys.exit(f"the baseline ran the code at {out['code']}, not the checkout of {baseline.rev}")
         store = f"{label}{baseline.label}"
         chosen = out["chosen"]
-        runs.append(Run(store, kind, out["seconds"], Counter(out["counts"]), chosen, chosen, out["cpu"], turn))
+        runs.append(Run(store, kind, out["seconds"], Counter(out["counts"]), chosen, chosen, out["cpu"], round=turn))
     return runs
+
+
+def process_cpu(pid: int) -> float | None:
+    """A process's CPU time so far (user + system, from /proc), or None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed_resolve(ws: Path, wrap: Callable[[Any], Any] | None) -> tuple[float, Any]:
@@ -476,7 +489,7 @@ def bench_store(label: str, registry: str, exts: list[Ext], work: Path, http: bo
 
 def report(runs: list[Run]) -> None:
     head = f"{'store':<18}{'run':<22}{'time':>9}{'catalog':>9}{'tag lists':>11}{'manifests':>11}{'configs':>9}"
-    head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}{'cpu/req':>9}"
+    head += f"{'other':>7}{'requests':>10}{'minimum':>9}{'vs serial':>11}{'cpu/req':>9}{'registry':>10}"
     print(head)
     print("-" * len(head))
     serial: dict[tuple[str, str, int], Run] = {}
@@ -489,18 +502,21 @@ def report(runs: list[Run]) -> None:
         ratio = f"{r.seconds / base.seconds * 100:>9.1f}%" if base and base is not r and base.seconds else ""
         minimum = r.minimum if not r.kind.startswith("updates") else r.names
         cpu = f"{r.cpu / r.requests * 1000:>7.2f}ms" if r.cpu and r.requests else ""
+        reg = f"{r.registry_cpu / r.requests * 1000:>8.2f}ms" if r.registry_cpu is not None and r.requests else ""
         kind = r.kind + (f" #{r.round}" if rounds > 1 and r.kind.startswith("tags") else "")
         print(
             f"{r.store:<18}{kind:<22}{r.seconds:>8.3f}s{r.counts['catalog']:>9}{r.counts['tag lists']:>11}"
             f"{r.counts['manifests']:>11}{r.counts['blobs']:>9}{r.counts['other']:>7}{r.requests:>10}{minimum:>9}"
-            f"{ratio:>11}{cpu:>9}"
+            f"{ratio:>11}{cpu:>9}{reg:>10}"
         )
     print(
         "\nminimum (tag-list path) = one tag list per name + one manifest and one config per version chosen;\n"
         "check-updates: one tag list per locked name. 'vs serial' = time as a share of the serial path's time\n"
         "in this run. warm runs read configs from the shared cache, locked runs read nothing; 'catalog, same'\n"
         "is another workspace on the same machine after the catalog was read once (one HEAD). cpu/req = the\n"
-        "resolving process's CPU time (all threads) per request; the registry's own CPU is not in it."
+        "resolving process's CPU time (all threads) per request; registry = the registry process's CPU time\n"
+        "per request in the same run (shown for this code's runs). On a machine of C cores shared by both,\n"
+        "no pool can take less than (cpu/req + registry) x requests / C."
     )
     speedups(runs)
 
@@ -530,6 +546,11 @@ def speedups(runs: list[Run]) -> None:
             )
             median = f"; median {statistics.median(ratios):.2f}x" if len(ratios) > 1 else ""
             print(f"  against {name}: {each}{median}")
+        cores = os.cpu_count() or 1
+        bounds = [(p, (p.cpu + p.registry_cpu) / cores) for p in pools.values() if p.registry_cpu is not None]
+        if bounds:
+            shown = ", ".join(f"{b:.2f}s ({p.cpu:.2f}s + {p.registry_cpu:.2f}s)" for p, b in bounds)
+            print(f"  the pool's floor on {cores} cores, (its CPU + the registry's) / {cores}: {shown}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -609,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
             if baseline is not None:
                 print(f"baseline: {args.baseline} is {baseline.commit}")
             roots = closure_roots(exts, args.roots)
-            runs += bench_paths(server.host, exts, roots, work, "closure", baseline, max(1, args.repeat))
+            spent = partial(process_cpu, server.process.pid if server.process else 0)
+            runs += bench_paths(server.host, exts, roots, work, "closure", baseline, max(1, args.repeat), spent)
             if not args.closure_only:
                 runs += bench_paths(server.host, exts, exts, work, "all")
         print()
