@@ -265,6 +265,43 @@ def test_blobs_are_copied_concurrently() -> None:
         copy_graph(src, serial, man, concurrency=0)
 
 
+def test_blobs_below_inline_below_are_copied_by_the_calling_thread_and_larger_ones_on_the_pool() -> None:
+    """A bundle copies hundreds of small graphs side by side: their small blobs skip the pool's thread handoff."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from provisioning.oci.copy import CopyOptions
+
+    src = MemoryStorage().repository(REPO)
+    art = make_artifact()
+    art.push(src)
+    big = os.urandom(64 << 10)
+    layer = Descriptor.of(LAYER_TYPE, big)
+    src.push(layer, [big])
+    doc = json.loads(art.manifest_bytes)
+    doc["layers"].append(layer.to_dict())
+    man_bytes = canonical_json(doc)
+    man = Descriptor.of(MANIFEST, man_bytes, artifact_type=ARTIFACT_TYPE)
+    src.push(man, [man_bytes])
+
+    threads: dict[str, str] = {}
+
+    class Where(Recorder):
+        def push(self, desc: Descriptor, content: Iterable[bytes]) -> None:
+            threads[desc.digest] = threading.current_thread().name
+            super().push(desc, content)
+
+    dst = Where(MemoryStorage().repository(REPO))
+    with ThreadPoolExecutor(2, thread_name_prefix="pool") as pool:
+        result = copy_graph(src, dst, man, tag="t", options=CopyOptions(executor=pool, inline_below=32 << 10))
+    assert result.copied == 4
+    here = threading.current_thread().name
+    assert threads[art.config.digest] == here and threads[art.layer.digest] == here
+    assert threads[layer.digest].startswith("pool")
+    assert dst.inner.resolve("t") == man  # the manifest last, once its blobs are in
+    for desc, data in ((art.config, art.config_bytes), (art.layer, art.layer_bytes), (layer, big)):
+        assert fetch_bytes(dst.inner, desc) == data
+
+
 def test_large_blobs_are_streamed_in_chunks(tmp_path: Path, layout: LayoutTarget) -> None:
     big = os.urandom(5 * (1 << 20) + 3)
     desc = Descriptor.of(LAYER_TYPE, big)

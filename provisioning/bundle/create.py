@@ -40,6 +40,11 @@ from .journal import Job, Journal, Resolved, lock_job
 from .manifest import BUNDLE_FILE, Bundle, BundleArtifact, BundleError
 from .tarball import write_tar
 
+INLINE_BELOW = 1 << 20
+"""Blobs smaller than this are copied by the thread copying their artifact; larger ones (image layers) share a
+pool, several at a time. Hundreds of artifacts already move side by side; a thread handoff per small blob costs
+more than it overlaps."""
+
 
 @dataclass(frozen=True)
 class Wanted:
@@ -308,7 +313,7 @@ def create_bundle(
     except OSError as e:
         raise _disk_error(out, e) from None
     blobs = ThreadPoolExecutor(max_workers=max(2, parallel), thread_name_prefix="bundle-blob")
-    options = CopyOptions(executor=blobs)
+    options = CopyOptions(executor=blobs, inline_below=INLINE_BELOW)
 
     def one(w: Wanted) -> None:
         key = _key(w)

@@ -10,7 +10,6 @@ from pathlib import Path
 from ..changelog import changelog
 from ..errors import ProvisioningError
 from ..extension import load_extension
-from ..tasks.release import parse_release_tag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..tasks.release import parse_release_tag  # here: it brings in doit, which no other command needs
+
     kind, key, version = parse_release_tag(args.tag)
     if kind != "extension" or key is None:
         raise ProvisioningError(f"{args.tag!r} is a core tag; changelogs are per extension ({{type}}/{{name}}/v…)")

@@ -126,6 +126,9 @@ class CopyOptions:
     that raises ``TagConflict`` (not wrapped in ``CopyError``) naming the winner. ``executor``: a pool
     shared by many copies (a bundle copies hundreds of small graphs; a pool of threads for each costs
     more than its blobs); without one, each copy starts ``concurrency`` threads of its own.
+    ``inline_below``: blobs smaller than this many bytes are copied on the calling thread, in the order
+    found, instead of on the pool: when many copies run side by side (a bundle), handing a config or a small
+    layer to another thread and waiting for it costs more than it overlaps.
     """
 
     concurrency: int = 4
@@ -134,6 +137,7 @@ class CopyOptions:
     check_blobs: bool = True
     immutable: bool = False
     executor: Executor | None = None
+    inline_below: int = 0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -253,6 +257,7 @@ class _GraphCopy:
         self.src, self.dst, self.progress = src, dst, progress
         self.check_blobs = options.check_blobs
         self.immutable = options.immutable
+        self.inline_below = options.inline_below
         self.own_pool = options.executor is None
         self.pool: Executor = options.executor or ThreadPoolExecutor(
             max_workers=options.concurrency, thread_name_prefix="oci-copy"
@@ -307,6 +312,10 @@ class _GraphCopy:
                 "source", self.src, desc, InvalidContent(f"the manifest graph nests deeper than {MAX_DEPTH} levels")
             )
         if not desc.is_manifest:
+            if desc.size < self.inline_below:
+                self.seen[desc.digest] = []
+                self._copy_blob(desc)  # a failure stops the copy here, as it would at the parent's wait
+                return []
             future = self.pool.submit(self._copy_blob, desc)
             self.seen[desc.digest] = [future]
             return [future]
