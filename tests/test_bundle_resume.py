@@ -145,8 +145,9 @@ def _tampered(header: str, change) -> str:  # type: ignore[no-untyped-def]
         (lambda header: _tampered(header, lambda d: d["resolved"][0].__setitem__(5, "sha256:../x")), "malformed"),
         (lambda header: _tampered(header, lambda d: d["resolved"][0].__setitem__(6, 1 << 40)), "malformed"),
         (lambda header: _tampered(header, lambda d: d.__setitem__("notes", [1])), "notes"),
+        (lambda header: _tampered(header, lambda d: d.__setitem__("notes", ["\x1b]0;owned\x07"])), "printable"),
     ],
-    ids=["garbage", "cut-short", "other-references", "other-registry", "path", "digest", "size", "notes"],
+    ids=["garbage", "cut-short", "other-references", "other-registry", "path", "digest", "size", "notes", "escapes"],
 )
 def test_a_journal_that_is_not_this_jobs_is_ignored_with_a_message_and_the_create_starts_over(
     journal, reason: str, origin: str, namespace: str, tmp_path: Path, home: Path, capsys, monkeypatch
@@ -158,7 +159,7 @@ def test_a_journal_that_is_not_this_jobs_is_ignored_with_a_message_and_the_creat
     code, _, err = _create(capsys, out, refs)
     assert code == 0, err
     assert f"ignoring {out / JOURNAL}" in err and reason in err and "starts over" in err, err
-    assert "resuming" not in err
+    assert "resuming" not in err and "\x1b" not in err  # nothing from the file reaches the terminal raw
     assert not (tmp_path / "escaped").exists() and not list(tmp_path.glob("**/escaped"))
     code, _, err = _create(capsys, tmp_path / "fresh", refs)
     assert code == 0, err

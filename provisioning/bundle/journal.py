@@ -130,8 +130,8 @@ class Journal:
         if not isinstance(begun, str) or not _BEGUN.match(begun):
             raise _Refused("its header does not say when the create began")
         notes = header.get("notes")
-        if not isinstance(notes, list) or not all(isinstance(n, str) and len(n) <= MAX_TEXT for n in notes):
-            raise _Refused("its notes are not a list of short texts")
+        if not isinstance(notes, list) or not all(_printable(n) for n in notes):  # they are shown on a terminal
+            raise _Refused("its notes are not a list of short, printable texts")
         resolved = header.get("resolved")
         self.resolved = None if resolved is None else self._resolution(resolved)
         self.begun, self.notes = begun, notes
@@ -154,8 +154,7 @@ class Journal:
                 raise _Refused(f"it reads from the registry {shown!r}, which none of the references name")
             if not _valid(r.repository, r.digest, r.size, r.kind, r.tag) or r.media_type not in MANIFEST_TYPES:
                 raise _Refused("an artifact of its resolution has a malformed repository, digest, tag, kind or size")
-            if r.bundle_registry is not None and (not isinstance(r.bundle_registry, str) or len(r.bundle_registry)
-                                                  > MAX_TEXT):  # fmt: skip
+            if r.bundle_registry is not None and not _printable(r.bundle_registry):
                 raise _Refused("an artifact of its resolution names a malformed registry")
             out.append(r)
         return out
@@ -212,6 +211,10 @@ def _done(line: bytes) -> tuple[str, list[BundleArtifact]] | None:
         if a.registry is not None and not isinstance(a.registry, str):
             return None
     return key, listed
+
+
+def _printable(text: Any) -> bool:
+    return isinstance(text, str) and len(text) <= MAX_TEXT and text.isprintable()
 
 
 def _valid(repository: Any, digest: Any, size: Any, kind: Any, tag: Any) -> bool:
