@@ -331,7 +331,10 @@ def test_an_interrupted_create_asks_the_registry_nothing_about_what_it_finished(
     first = json.loads(finished[0])["listed"][0][0]
     (out / first / "index.json").write_text('{"manifests": [')
     del http_log[:]
-    report = create(capsys, ws, out)
+    code, text, err = run(capsys, "bundle", "create", str(out), "--workspace", str(ws), "--output", "json")
+    assert code == 0, err
+    assert f"resuming the create begun at {json.loads(header)['begun']} (the same lock)" in err
+    report = json.loads(text)
     assert report["reused"] > 0
     assert len(http_log) < whole, (len(http_log), whole)
     assert not journal.exists()

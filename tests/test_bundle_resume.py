@@ -15,6 +15,7 @@ from registry_server import RegistryProxy
 from test_bundle import namespace, origin, run  # noqa: F401
 from test_workspace_helpers import extension_manifest, home, push  # noqa: F401
 
+from provisioning.oci.descriptor import Descriptor
 from provisioning.oci.open import open_storage
 
 JOURNAL = ".bundle-progress"
@@ -120,6 +121,32 @@ def test_a_resume_after_a_tag_moved_keeps_the_snapshot_and_a_fresh_create_takes_
     assert code == 0, err
     assert "resuming" not in err
     assert _artifacts(tmp_path / "fresh")[("kubernetes", "extension")] == moved.digest
+
+
+def test_a_resume_whose_recorded_digest_is_gone_says_how_to_resolve_anew(
+    origin: str, namespace: str, tmp_path: Path, home: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = _refs(origin, namespace)
+    out = tmp_path / "bundle"
+    header, *_ = _interrupted(capsys, monkeypatch, out, refs, blobs=0)
+    resolved = {r[1].rsplit("/", 1)[-1]: r for r in json.loads(header)["resolved"]}
+    # kubernetes 1.28.0 is published again and the content the create began with is deleted from the registry
+    meta = extension_manifest("kubernetes", "1.28.0", dependencies={"etcd": ">=3.5.0", "containerd": ">=1.7.0"})
+    meta["description"] = "published again"
+    moved = push(open_storage(origin), meta, namespace=namespace)
+    old = resolved["kubernetes"]
+    open_storage(origin).repository(old[1]).delete(Descriptor(old[4], old[5], old[6]))
+    monkeypatch.setenv("PROVISIONING_HOME", str(tmp_path / "other-home"))  # nor does the blob cache hold it
+
+    code, _, err = _create(capsys, out, refs)
+    assert code == 1, err
+    assert old[5] in err and "no longer has" in err and f"remove {out / JOURNAL}" in err, err
+    assert not (out / "bundle.json").exists()
+    (out / JOURNAL).unlink()
+    code, _, err = _create(capsys, out, refs)
+    assert code == 0, err
+    assert _artifacts(out)[("kubernetes", "extension")] == moved.digest
+    assert run(capsys, "bundle", "verify", str(out))[0] == 0
 
 
 def _tampered(header: str, change) -> str:  # type: ignore[no-untyped-def]
