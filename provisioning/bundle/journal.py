@@ -127,7 +127,7 @@ class Journal:
         if header.get("job") != self.job.to_json():
             raise _Refused("it was written by a create of other references (or another lock, origin or --since)")
         begun = header.get("begun")
-        if not isinstance(begun, str) or not _BEGUN.match(begun):
+        if not isinstance(begun, str) or not _BEGUN.fullmatch(begun):
             raise _Refused("its header does not say when the create began")
         notes = header.get("notes")
         if not isinstance(notes, list) or not all(_printable(n) for n in notes):  # they are shown on a terminal
