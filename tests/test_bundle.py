@@ -97,10 +97,18 @@ def test_create_holds_the_locked_closure_with_signatures(ws: Path, tmp_path: Pat
 
 
 def test_create_from_references_holds_each_ones_dependency_closure(
-    ws: Path, tmp_path: Path, namespace: str, origin: str, capsys
+    ws: Path, tmp_path: Path, namespace: str, origin: str, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``bundle create OUT REF…`` resolves like a workspace asking for exactly those versions."""
     from oci_samples import push_referrer
+
+    from provisioning.workspace.sources import base
+
+    checked: list[str] = []  # the schema check, once per config: the reference lookup and the resolve share it
+    real_problems = base.manifest_problems
+    monkeypatch.setattr(
+        base, "manifest_problems", lambda meta, where: (checked.append(where), real_problems(meta, where))[1]
+    )
 
     lock = lock_json(ws)
     k8s = lock["extensions"]["kubernetes"]
@@ -129,6 +137,7 @@ def test_create_from_references_holds_each_ones_dependency_closure(
     assert any(a["kind"] == "signature" and a["subject"] == k8s["digest"] for a in doc["artifacts"])
     assert [a["digest"] for a in doc["artifacts"] if a["kind"] == "artifact"] == [sbom.digest]
     assert run(capsys, "bundle", "verify", str(out))[0] == 0
+    assert len(checked) == len(closure), checked  # kubernetes was looked up, then resolved: checked once
     # a name that does not exist: one clear line, exit 1
     code, _, err = run(
         capsys, "bundle", "create", str(tmp_path / "x"), f"{origin}/{namespace}/nope:1.0.0", "--plain-http"

@@ -36,6 +36,9 @@ class BlobCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root else paths.cache_dir()
         self.corrupt: list[str] = []  # digests found tampered and discarded in this run
+        # configs whose bytes passed the extension schema in this run: a bundle's reference lookup and the
+        # resolve after it read the same configs through one cache, and the schema check is the costly part
+        self.schema_checked: set[str] = set()
         self._blobs = os.path.join(self.root, "blobs", "sha256")  # a resolve asks for a path per read and write
 
     def path(self, digest: str) -> Path:

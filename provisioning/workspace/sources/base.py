@@ -86,9 +86,12 @@ class Finder(Protocol):
         """Names this source lists (for did-you-mean), and whether it can list them at all."""
 
 
-def candidate_from_manifest(meta: Any, where: str, name: str) -> Candidate:
-    """A candidate from an extension manifest (published config or manifest.yaml), valid by the one schema."""
-    problems = manifest_problems(meta, where)
+def candidate_from_manifest(meta: Any, where: str, name: str, *, schema_checked: bool = False) -> Candidate:
+    """A candidate from an extension manifest (published config or manifest.yaml), valid by the one schema.
+
+    ``schema_checked``: these very bytes (a config of the same digest) passed the schema already in this run.
+    """
+    problems = [] if schema_checked else manifest_problems(meta, where)
     if problems:
         raise ValidationError(
             f"{where} is not a valid extension manifest: " + "; ".join(problems[:5]) + ". Republish it fixed"

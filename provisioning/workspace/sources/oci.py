@@ -173,7 +173,8 @@ class OciFinder:
             meta = json.loads(raw)
         except ValueError as exc:
             raise ValidationError(f"{where}: the config blob is not valid JSON ({exc})") from None
-        cand = candidate_from_manifest(meta, where, name)
+        cand = candidate_from_manifest(meta, where, name, schema_checked=cfg.digest in self.cache.schema_checked)
+        self.cache.schema_checked.add(cfg.digest)
         if tag and version_for_tag(tag) != cand.version:
             raise ValidationError(
                 f"{where}: the tag says {version_for_tag(tag)} but the extension's manifest says {cand.version}; "
