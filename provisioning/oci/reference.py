@@ -17,7 +17,6 @@ DEFAULT_NAMESPACE = "provisioning-extensions"
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 """A tag as OCI allows it (at most 128 characters, no leading ``.`` or ``-``)."""
-_TAG = TAG
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 """A sha256 digest as OCI writes it (lowercase hex); the one pattern every parser of digests uses."""
 
@@ -118,7 +117,7 @@ def parse_reference(
     if ":" in last:
         text, tag = text.rsplit(":", 1)
         tag = tag_for_version(tag)
-        if not _TAG.match(tag):
+        if not TAG.match(tag):
             raise InvalidReference(f"invalid tag {tag!r} in reference {original!r}")
     parts = text.split("/")
     if len(parts) > 1 and _looks_like_host(parts[0]):
