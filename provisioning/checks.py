@@ -15,7 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -191,16 +191,8 @@ def _kcl_public_values(ext_dir: Path) -> list[str] | None:
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
-        in_string = False  # inside a multi-line string (docstrings, text blocks)
-        for line in text.splitlines():
-            opens_or_closes = (line.count('"""') + line.count("'''")) % 2 == 1
-            if in_string:
-                in_string = not opens_or_closes
-                continue
-            in_string = opens_or_closes
-            if not line or line[0] in " \t#" or line.startswith(('"""', "'''")):
-                continue
-            if _KCL_DEFINITION.match(line):
+        for line in kcl_column0_lines(text):
+            if line.startswith(('"""', "'''")) or _KCL_DEFINITION.match(line):
                 continue
             m = _KCL_PUBLIC_VALUE.match(line)
             if m is None or m.group(1) in _KCL_KEYWORDS:
@@ -208,6 +200,20 @@ def _kcl_public_values(ext_dir: Path) -> list[str] | None:
             if m.group(1) not in names:
                 names.append(m.group(1))
     return names
+
+
+def kcl_column0_lines(text: str) -> Iterator[str]:
+    """The lines of KCL source that start at column 0 outside a multi-line string (docstrings, text blocks),
+    which is all the batch checks read: blank, indented and comment lines are left out."""
+    in_string = False
+    for line in text.splitlines():
+        opens_or_closes = (line.count('"""') + line.count("'''")) % 2 == 1
+        if in_string:
+            in_string = not opens_or_closes
+            continue
+        in_string = opens_or_closes
+        if line and line[0] not in " \t#":
+            yield line
 
 
 def _compile_batch(batch: list[tuple[Path, list[str]]]) -> set[Path] | None:

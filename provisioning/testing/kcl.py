@@ -16,6 +16,7 @@ from ..checks import (
     BASE_PACKAGE,
     format_kcl_diagnostics,
     kcl_api,
+    kcl_column0_lines,
     kcl_external_pkgs,
     kcl_identifier,
     parse_kcl_diagnostics,
@@ -155,14 +156,8 @@ def _kcl_plan(ext_dir: Path) -> _KclPlan | None:
             text = f.read_text(encoding="utf-8")
             if _KCL_ALONE_ONLY.search(text) or not _kcl_imports_known(text, known | {name}):
                 return None
-            in_string = False
-            for line in text.splitlines():
-                toggles = (line.count('"""') + line.count("'''")) % 2 == 1
-                if in_string:
-                    in_string = not toggles
-                    continue
-                in_string = toggles
-                if not line or line[0] in " \t#" or _KCL_DEFINITION.match(line):
+            for line in kcl_column0_lines(text):
+                if _KCL_DEFINITION.match(line):
                     continue
                 if m := _KCL_LAMBDA.match(line):
                     if m.group(1).startswith("test_"):
@@ -175,7 +170,7 @@ def _kcl_plan(ext_dir: Path) -> _KclPlan | None:
                     return None
                 if m.group(1) not in values:
                     values.append(m.group(1))
-            if in_string:
+            if (text.count('"""') + text.count("'''")) % 2:  # a multi-line string left open at the end
                 return None
         for source in (ext_dir / "kcl").glob("*.k"):
             text = source.read_text(encoding="utf-8")
