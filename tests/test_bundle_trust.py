@@ -35,15 +35,21 @@ def site(tmp_path: Path, ws: Path, name: str, monkeypatch: pytest.MonkeyPatch) -
     return other
 
 
-def test_signed_closure_through_a_bundle_installs_with_the_same_lock_and_signatures_checked(
-    tmp_path: Path, registry, namespace: str, keys, home, capsys, monkeypatch
-) -> None:
+def signed_online_workspace(tmp_path: Path, registry, namespace: str, keys, capsys) -> tuple[Path, bytes]:
+    """The seed catalogue published and signed by alice, and a workspace requiring her key resolved online
+    against it: the workspace and its lock's bytes."""
     artifacts = publish_catalog(open_storage(registry.host, tls_enabled=False), namespace=namespace)
     sign_all(registry, namespace, artifacts, keys["alice"].key)
     ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
     code, out = resolve(ws, capsys=capsys)
     assert code == 0, out
-    lock_bytes = (ws / "config" / "provisioning.lock").read_bytes()
+    return ws, (ws / "config" / "provisioning.lock").read_bytes()
+
+
+def test_signed_closure_through_a_bundle_installs_with_the_same_lock_and_signatures_checked(
+    tmp_path: Path, registry, namespace: str, keys, home, capsys, monkeypatch
+) -> None:
+    ws, lock_bytes = signed_online_workspace(tmp_path, registry, namespace, keys, capsys)
     assert all("signature" in e for e in lock_json(ws)["extensions"].values())
 
     bundle = tmp_path / "bundle"
@@ -79,12 +85,7 @@ def test_a_bundle_tar_is_a_registry_too_unpacked_and_verified_once(
 
     registry = fresh_registry  # its own: it is stopped half-way
 
-    artifacts = publish_catalog(open_storage(registry.host, tls_enabled=False), namespace=namespace)
-    sign_all(registry, namespace, artifacts, keys["alice"].key)
-    ws = workspace(tmp_path, registry, namespace, [keys["alice"].pub])
-    code, out = resolve(ws, capsys=capsys)
-    assert code == 0, out
-    lock_bytes = (ws / "config" / "provisioning.lock").read_bytes()
+    ws, lock_bytes = signed_online_workspace(tmp_path, registry, namespace, keys, capsys)
     tar = tmp_path / "site.tar"
     assert main(["bundle", "create", str(tar), "--workspace", str(ws)]) == 0
     registry.stop()  # from here on there is no registry at all
